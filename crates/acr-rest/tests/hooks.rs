@@ -22,7 +22,9 @@ impl Hooks for Recorder {
         if self.refuse {
             return Err(format!("{operation_id}: no credential"));
         }
-        request.headers_mut().insert("authorization", "Bearer test-token".parse().unwrap());
+        request
+            .headers_mut()
+            .insert("authorization", "Bearer test-token".parse().unwrap());
         Ok(())
     }
 
@@ -38,7 +40,11 @@ impl Hooks for Recorder {
 }
 
 fn client(server: &MockServer, hooks: Arc<Recorder>) -> Client {
-    Client::new_with_client(&server.base_url(), reqwest::Client::new(), Inner::new(hooks))
+    Client::new_with_client(
+        &server.base_url(),
+        reqwest::Client::new(),
+        Inner::new(hooks),
+    )
 }
 
 #[tokio::test]
@@ -59,7 +65,9 @@ async fn hooks_see_every_operation_and_shape_its_request() {
         .await;
     let check = server
         .mock_async(|when, then| {
-            when.method(GET).path("/v2/").header("authorization", "Bearer test-token");
+            when.method(GET)
+                .path("/v2/")
+                .header("authorization", "Bearer test-token");
             then.status(200);
         })
         .await;
@@ -78,20 +86,35 @@ async fn hooks_see_every_operation_and_shape_its_request() {
 
     mock.assert_async().await;
     check.assert_async().await;
-    assert_eq!(*hooks.seen.lock().unwrap(), ["get_repository_properties", "check_docker_v2_support"]);
+    assert_eq!(
+        *hooks.seen.lock().unwrap(),
+        ["get_repository_properties", "check_docker_v2_support"]
+    );
 }
 
 #[tokio::test]
 async fn a_refusal_in_prepare_stops_the_operation_before_any_request() {
     let server = MockServer::start_async().await;
-    let any = server.mock_async(|_, then| {
-        then.status(200);
-    }).await;
+    let any = server
+        .mock_async(|_, then| {
+            then.status(200);
+        })
+        .await;
 
-    let hooks = Arc::new(Recorder { refuse: true, ..Recorder::default() });
-    let err = client(&server, hooks.clone()).check_docker_v2_support().send().await.unwrap_err();
+    let hooks = Arc::new(Recorder {
+        refuse: true,
+        ..Recorder::default()
+    });
+    let err = client(&server, hooks.clone())
+        .check_docker_v2_support()
+        .send()
+        .await
+        .unwrap_err();
 
-    assert!(matches!(&err, Error::Custom(m) if m == "check_docker_v2_support: no credential"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Custom(m) if m == "check_docker_v2_support: no credential"),
+        "{err:?}"
+    );
     assert_eq!(any.calls_async().await, 0);
     assert!(hooks.seen.lock().unwrap().is_empty());
 }
