@@ -5,11 +5,15 @@
 //! use acr_rest_httpmock::MockServerExt;
 //!
 //! let server = httpmock::MockServer::start();
-//! let mock = server.get_repository_properties(|when, then| {
-//!     when.name("hello-world");
-//!     then.ok(&acr_rest::types::RepositoryAttributes::default());
+//! let mock = server.list_repositories(|when, then| {
+//!     when.api_version(acr_rest::API_VERSION).n(2);
+//!     then.ok(&acr_rest::types::Repositories {
+//!         repositories: Some(vec!["hello-world".into()]),
+//!         link: None,
+//!     });
 //! });
-//! # mock.assert();
+//! // … point an `acr_rest::Client` at `server.base_url()` and list the repositories …
+//! mock.assert();
 //! ```
 //!
 //! The generated matchers put path values into a regex as they are, so a repository name

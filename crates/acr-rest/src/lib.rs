@@ -36,7 +36,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-#[allow(missing_docs, unreachable_pub, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+#[allow(missing_docs, unreachable_pub)]
 #[rustfmt::skip]
 mod generated;
 
