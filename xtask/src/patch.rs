@@ -34,6 +34,7 @@ pub(crate) const PATCHES: &[Patch] = &[
         manifest_put_content_type_header,
     ),
     ("drop_empty_success_schemas", drop_empty_success_schemas),
+    ("drop_deleted_repository_body", drop_deleted_repository_body),
     ("anonymous_token_request", anonymous_token_request),
     ("open_enums", open_enums),
     ("add_manifest_media_type", add_manifest_media_type),
@@ -310,6 +311,21 @@ fn drop_empty_success_schemas(doc: &mut Value) -> Result<(), String> {
             .ok_or_else(|| format!("{id}: the {code} response has no content"))?;
     }
     Ok(())
+}
+
+// D35: the 202 of a repository DELETE declares the lists of deleted manifests and tags.
+// The service sends them, but its own example answers with no body at all, which a typed
+// body would refuse; every official SDK drops the schema and returns nothing.
+fn drop_deleted_repository_body(doc: &mut Value) -> Result<(), String> {
+    let op = operation_mut(doc, "ContainerRegistry_DeleteRepository")?;
+    let accepted = op["responses"]
+        .get_mut("202")
+        .and_then(Value::as_object_mut);
+    let accepted = accepted.ok_or("no 202 response")?;
+    accepted
+        .remove("content")
+        .map(drop)
+        .ok_or_else(|| "the 202 has no content".into())
 }
 
 // D10: `POST /oauth2/token` lists `grant_type=password`, the anonymous-pull grant, but

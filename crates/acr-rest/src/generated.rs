@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  5b89ee8f7cbf17b96de1f3815c141ff3b02c00a6c52fcd8db0d04102223aefbb
+// Patched sha256:  b99f7ac9c84e9131be4aa404b1742b50ff42d7d18da9b27ab473427a1052602b
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 #[allow(unused_imports)]
@@ -157,29 +157,6 @@ pub mod types {
         type Err = ::std::convert::Infallible;
         fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
             Ok(Self(value.to_string()))
-        }
-    }
-    ///Deleted repository
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
-    pub struct DeletedRepository {
-        ///SHA of the deleted image
-        #[serde(
-            rename = "manifestsDeleted",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub manifests_deleted: ::std::option::Option<
-            ::std::vec::Vec<::std::string::String>,
-        >,
-        ///Tag of the deleted image
-        #[serde(
-            rename = "tagsDeleted",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub tags_deleted: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    }
-    impl DeletedRepository {
-        pub fn builder() -> builder::DeletedRepository {
-            Default::default()
         }
     }
     ///`ExchangeAadTokenForRefreshTokenBody`
@@ -918,76 +895,6 @@ pub mod types {
                     link: Ok(value.link),
                     manifests: Ok(value.manifests),
                     registry: Ok(value.registry),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct DeletedRepository {
-            manifests_deleted: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-                ::std::string::String,
-            >,
-            tags_deleted: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for DeletedRepository {
-            fn default() -> Self {
-                Self {
-                    manifests_deleted: Ok(Default::default()),
-                    tags_deleted: Ok(Default::default()),
-                }
-            }
-        }
-        impl DeletedRepository {
-            pub fn manifests_deleted<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.manifests_deleted = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for manifests_deleted: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn tags_deleted<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tags_deleted = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tags_deleted: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<DeletedRepository> for super::DeletedRepository {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: DeletedRepository,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    manifests_deleted: value.manifests_deleted?,
-                    tags_deleted: value.tags_deleted?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::DeletedRepository> for DeletedRepository {
-            fn from(value: super::DeletedRepository) -> Self {
-                Self {
-                    manifests_deleted: Ok(value.manifests_deleted),
-                    tags_deleted: Ok(value.tags_deleted),
                 }
             }
         }
@@ -4151,9 +4058,7 @@ pub mod builder {
             self
         }
         ///Sends a `DELETE` request to `/acr/v1/{name}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::DeletedRepository>, Error<types::AcrErrors>> {
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::AcrErrors>> {
             let Self { client, name, api_version } = self;
             let name = name.map_err(Error::InvalidRequest)?;
             let api_version = api_version.map_err(Error::InvalidRequest)?;
@@ -4187,7 +4092,7 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                202u16 => ResponseValue::from_response(response).await,
+                202u16 => Ok(ResponseValue::empty(response)),
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -118,16 +118,54 @@ impl progenitor_client::ClientHooks<Inner> for Client {
         request: reqwest::Request,
         info: &progenitor_client::OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        match &self.inner.hooks {
+        let response = match &self.inner.hooks {
             Some(hooks) => {
                 hooks
                     .execute(&self.client, request, info.operation_id)
                     .await
             }
             None => self.client.execute(request).await,
-        }
+        }?;
+        empty_error_as_empty_envelope(response).await
     }
 }
+
+/// The generated code parses every 4XX/5XX body as ACR's `{"errors": […]}` envelope, and
+/// reports an empty body as `Error::InvalidResponsePayload`, which carries no status. Error
+/// answers without a body do happen (the spec's own 404 examples, proxies), so an empty
+/// error body is read as an empty envelope and the status survives in
+/// `Error::ErrorResponse`.
+async fn empty_error_as_empty_envelope(
+    response: reqwest::Response,
+) -> reqwest::Result<reqwest::Response> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return Ok(response);
+    }
+    // progenitor reads the whole error body anyway; reading it here costs nothing more.
+    let mut head = http::Response::builder()
+        .status(status)
+        .version(response.version());
+    if let Some(headers) = head.headers_mut() {
+        *headers = response.headers().clone();
+    }
+    let received = response.bytes().await?;
+    let mut body = reqwest::Body::from(received.clone());
+    if received.iter().all(u8::is_ascii_whitespace)
+        && let Some(headers) = head.headers_mut()
+    {
+        body = reqwest::Body::from(EMPTY_ENVELOPE);
+        let json = http::HeaderValue::from_static("application/json");
+        headers.insert(http::header::CONTENT_TYPE, json);
+        headers.insert(http::header::CONTENT_LENGTH, EMPTY_ENVELOPE.len().into());
+    }
+    let rebuilt = head.body(body);
+    Ok(rebuilt
+        .expect("status and headers come from a valid response")
+        .into())
+}
+
+const EMPTY_ENVELOPE: &str = r#"{"errors":[]}"#;
 
 #[cfg(test)]
 mod tests {

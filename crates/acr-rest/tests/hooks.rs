@@ -118,3 +118,41 @@ async fn a_refusal_in_prepare_stops_the_operation_before_any_request() {
     assert_eq!(any.calls_async().await, 0);
     assert!(hooks.seen.lock().unwrap().is_empty());
 }
+
+/// Error responses are re-read by the shim (to give empty ones an empty envelope); one with
+/// ACR's envelope must come through with its status, headers and body intact.
+#[tokio::test]
+async fn an_error_envelope_passes_through_with_status_and_headers() {
+    let server = MockServer::start_async().await;
+    // The 404 of a missing tag, as the service sends it (Python SDK recording
+    // test_delete_tag_does_not_exist).
+    let envelope = serde_json::json!({
+        "errors": [{ "code": "TAG_UNKNOWN", "message": "the specified tag does not exist" }]
+    });
+    server
+        .mock_async(|when, then| {
+            when.method(DELETE);
+            then.status(404)
+                .header("x-ms-request-id", "req-1")
+                .json_body(envelope.clone());
+        })
+        .await;
+
+    let client = client(&server, Arc::new(Recorder::default()));
+    let err = client
+        .delete_tag()
+        .name("does_not_exist")
+        .reference("does_not_exist")
+        .api_version(API_VERSION)
+        .send()
+        .await
+        .unwrap_err();
+
+    let Error::ErrorResponse(response) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["x-ms-request-id"], "req-1");
+    let errors = response.errors.as_deref().unwrap();
+    assert_eq!(errors[0].code.as_deref(), Some("TAG_UNKNOWN"));
+}
