@@ -7,7 +7,7 @@
 //! types without losing a field. The examples are shape fixtures: their tokens are
 //! placeholders and a few values are odd (noted where used).
 
-use acr_rest::{API_VERSION, Client, Error, Inner, types};
+use acr_rest::{API_VERSION, Client, Error, Inner, ResponseValue, types};
 use futures_util::TryStreamExt;
 use httpmock::prelude::*;
 use serde_json::{Map, Value};
@@ -137,58 +137,132 @@ fn every_example_is_covered_or_explained() {
     }
 }
 
-#[tokio::test]
-async fn get_repository_list() {
-    let ex = example("GetRepositoryList.json");
+/// One `GET path?api-version=…` answered with the example's 200; the typed response must
+/// carry every field of the example body.
+async fn get<T: serde::Serialize>(
+    ex: &Value,
+    path: String,
+    send: impl AsyncFnOnce(Client) -> Result<ResponseValue<T>, Error<types::AcrErrors>>,
+) -> T {
     let server = MockServer::start_async().await;
     let mock = server
         .mock_async(|when, then| {
             when.method(GET)
-                .path("/acr/v1/_catalog")
+                .path(path)
                 .query_param("api-version", API_VERSION);
-            then.status(200).json_body(body(&ex, "200"));
+            then.status(200).json_body(body(ex, "200"));
         })
         .await;
-    let page = client(&server)
-        .list_repositories()
-        .api_version(API_VERSION)
-        .send()
-        .await
-        .unwrap();
+    let typed = send(client(&server)).await.unwrap().into_inner();
     mock.assert_async().await;
-    assert_eq!(
-        page.repositories.as_deref(),
-        Some(&["production/alpine".into(), "testing/alpine".into()][..])
-    );
-    assert_lossless(&*page, &body(&ex, "200"));
+    assert_lossless(&typed, &body(ex, "200"));
+    typed
+}
+
+#[tokio::test]
+async fn get_repository_list() {
+    let ex = example("GetRepositoryList.json");
+    let list = get(&ex, "/acr/v1/_catalog".into(), async |c| {
+        c.list_repositories().api_version(API_VERSION).send().await
+    })
+    .await;
+    let names = list.repositories.unwrap();
+    assert_eq!(names, ["production/alpine", "testing/alpine"]);
 }
 
 #[tokio::test]
 async fn get_repository_attributes() {
     let ex = example("GetRepositoryAttributes.json");
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(format!("/acr/v1/{}", seg(param(&ex, "name"))))
-                .query_param("api-version", API_VERSION);
-            then.status(200).json_body(body(&ex, "200"));
-        })
-        .await;
-    let props = client(&server)
-        .get_repository_properties()
-        .name(param(&ex, "name"))
-        .api_version(API_VERSION)
-        .send()
-        .await
-        .unwrap();
-    mock.assert_async().await;
+    let name = param(&ex, "name");
+    let props = get(&ex, format!("/acr/v1/{}", seg(name)), async |c| {
+        c.get_repository_properties()
+            .name(name)
+            .api_version(API_VERSION)
+            .send()
+            .await
+    })
+    .await;
     assert_eq!((props.manifest_count, props.tag_count), (2, 2));
-    assert_lossless(&*props, &body(&ex, "200"));
 }
 
-/// The three PATCH examples send the example's `value` as the JSON body.
-async fn update(ex: &Value, path: String, send: impl AsyncFnOnce(Client, Value) -> Value) {
+#[tokio::test]
+async fn get_tag_list() {
+    let ex = example("GetTagList.json");
+    let name = param(&ex, "name");
+    let list = get(&ex, format!("/acr/v1/{}/_tags", seg(name)), async |c| {
+        c.list_tags()
+            .name(name)
+            .api_version(API_VERSION)
+            .send()
+            .await
+    })
+    .await;
+    let names: Vec<String> = list.tags.into_iter().flatten().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        [
+            "4.7.2-20180905-nanoserver-1803",
+            "4.7.2-20180906-nanoserver-1803"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn get_tag_attributes() {
+    let ex = example("GetTagAttributes.json");
+    // The example's `reference` is a digest with a non-hex `s`; the client passes it through.
+    let (name, reference) = (param(&ex, "name"), param(&ex, "reference"));
+    let path = format!("/acr/v1/{}/_tags/{reference}", seg(name));
+    let props = get(&ex, path, async |c| {
+        let r = c.get_tag_properties().name(name).reference(reference);
+        r.api_version(API_VERSION).send().await
+    })
+    .await;
+    assert_eq!(props.tag.name, "tagName");
+}
+
+#[tokio::test]
+async fn get_manifest_list() {
+    let ex = example("GetManifestList.json");
+    let name = param(&ex, "name");
+    let list = get(
+        &ex,
+        format!("/acr/v1/{}/_manifests", seg(name)),
+        async |c| {
+            c.list_manifests()
+                .name(name)
+                .api_version(API_VERSION)
+                .send()
+                .await
+        },
+    )
+    .await;
+    let manifests = list.manifests.unwrap();
+    assert_eq!(manifests.len(), 2);
+    assert_eq!(manifests[0].architecture.as_ref().unwrap().0, "amd64");
+    assert_eq!(manifests[1].image_size, Some(4135121));
+}
+
+#[tokio::test]
+async fn get_manifest_attributes() {
+    let ex = example("GetManifestAttributes.json");
+    let (name, digest) = (param(&ex, "name"), param(&ex, "digest"));
+    let path = format!("/acr/v1/{}/_manifests/{digest}", seg(name));
+    let props = get(&ex, path, async |c| {
+        let r = c.get_manifest_properties().name(name).digest(digest);
+        r.api_version(API_VERSION).send().await
+    })
+    .await;
+    assert_eq!(props.manifest.digest, digest);
+}
+
+/// The three PATCH examples send the example's `value` as the JSON body; the typed
+/// response must carry every field of the example's.
+async fn update<A: serde::de::DeserializeOwned, T: serde::Serialize>(
+    ex: &Value,
+    path: String,
+    send: impl AsyncFnOnce(Client, A) -> Result<ResponseValue<T>, Error<types::AcrErrors>>,
+) -> T {
     let value = ex["parameters"]["value"].clone();
     // UpdateTagAttributes writes the body as a JSON *string*; the service takes the object.
     let value = match value {
@@ -206,215 +280,78 @@ async fn update(ex: &Value, path: String, send: impl AsyncFnOnce(Client, Value) 
             then.status(200).json_body(body(ex, "200"));
         })
         .await;
-    let typed = send(client(&server), value).await;
+    let attrs = serde_json::from_value(value).unwrap();
+    let typed = send(client(&server), attrs).await.unwrap().into_inner();
     mock.assert_async().await;
     assert_lossless(&typed, &body(ex, "200"));
+    typed
 }
 
 #[tokio::test]
 async fn update_repository_attributes() {
     let ex = example("UpdateRepositoryAttributes.json");
-    let name = param(&ex, "name").to_owned();
-    update(&ex, format!("/acr/v1/{}", seg(&name)), async |c, value| {
-        let attrs: types::RepositoryChangeableAttributes = serde_json::from_value(value).unwrap();
-        let r = c
-            .update_repository_properties()
-            .name(name)
-            .body(attrs)
-            .api_version(API_VERSION);
-        let props = r.send().await.unwrap().into_inner();
-        assert_eq!(
-            props.changeable_attributes.as_ref().unwrap().write_enabled,
-            Some(false)
-        );
-        serde_json::to_value(props).unwrap()
-    })
+    let name = param(&ex, "name");
+    let props = update(
+        &ex,
+        format!("/acr/v1/{}", seg(name)),
+        async |c, attrs: types::RepositoryChangeableAttributes| {
+            let r = c.update_repository_properties().name(name).body(attrs);
+            r.api_version(API_VERSION).send().await
+        },
+    )
     .await;
+    assert_eq!(
+        props.changeable_attributes.unwrap().write_enabled,
+        Some(false)
+    );
 }
 
 #[tokio::test]
 async fn update_tag_attributes() {
     let ex = example("UpdateTagAttributes.json");
-    let (name, tag) = (
-        param(&ex, "name").to_owned(),
-        param(&ex, "reference").to_owned(),
-    );
-    update(
+    let (name, tag) = (param(&ex, "name"), param(&ex, "reference"));
+    let path = format!("/acr/v1/{}/_tags/{tag}", seg(name));
+    let props = update(
         &ex,
-        format!("/acr/v1/{}/_tags/{tag}", seg(&name)),
-        async |c, value| {
-            let attrs: types::TagChangeableAttributes = serde_json::from_value(value).unwrap();
+        path,
+        async |c, attrs: types::TagChangeableAttributes| {
             let r = c
                 .update_tag_properties()
                 .name(name)
                 .reference(tag)
                 .body(attrs);
-            let props = r
-                .api_version(API_VERSION)
-                .send()
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(
-                props
-                    .tag
-                    .changeable_attributes
-                    .as_ref()
-                    .unwrap()
-                    .write_enabled,
-                Some(false)
-            );
-            serde_json::to_value(props).unwrap()
+            r.api_version(API_VERSION).send().await
         },
     )
     .await;
+    assert_eq!(
+        props.tag.changeable_attributes.unwrap().write_enabled,
+        Some(false)
+    );
 }
 
 #[tokio::test]
 async fn update_manifest_attributes() {
     let ex = example("UpdateManifestAttributes.json");
-    let (name, digest) = (
-        param(&ex, "name").to_owned(),
-        param(&ex, "digest").to_owned(),
-    );
-    update(
+    let (name, digest) = (param(&ex, "name"), param(&ex, "digest"));
+    let path = format!("/acr/v1/{}/_manifests/{digest}", seg(name));
+    let props = update(
         &ex,
-        format!("/acr/v1/{}/_manifests/{digest}", seg(&name)),
-        async |c, value| {
-            let attrs: types::ManifestChangeableAttributes = serde_json::from_value(value).unwrap();
+        path,
+        async |c, attrs: types::ManifestChangeableAttributes| {
             let r = c
                 .update_manifest_properties()
                 .name(name)
                 .digest(digest)
                 .body(attrs);
-            let props = r
-                .api_version(API_VERSION)
-                .send()
-                .await
-                .unwrap()
-                .into_inner();
-            let changeable = props.manifest.changeable_attributes.as_ref().unwrap();
-            assert_eq!(changeable.write_enabled, Some(false));
-            serde_json::to_value(props).unwrap()
+            r.api_version(API_VERSION).send().await
         },
     )
     .await;
-}
-
-#[tokio::test]
-async fn get_tag_list() {
-    let ex = example("GetTagList.json");
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(format!("/acr/v1/{}/_tags", seg(param(&ex, "name"))))
-                .query_param("api-version", API_VERSION);
-            then.status(200).json_body(body(&ex, "200"));
-        })
-        .await;
-    let list = client(&server)
-        .list_tags()
-        .name(param(&ex, "name"))
-        .api_version(API_VERSION)
-        .send()
-        .await
-        .unwrap();
-    mock.assert_async().await;
-    let names: Vec<&str> = list
-        .tags
-        .iter()
-        .flatten()
-        .map(|t| t.name.as_str())
-        .collect();
     assert_eq!(
-        names,
-        [
-            "4.7.2-20180905-nanoserver-1803",
-            "4.7.2-20180906-nanoserver-1803"
-        ]
+        props.manifest.changeable_attributes.unwrap().write_enabled,
+        Some(false)
     );
-    assert_lossless(&*list, &body(&ex, "200"));
-}
-
-#[tokio::test]
-async fn get_tag_attributes() {
-    let ex = example("GetTagAttributes.json");
-    // The example's `reference` is a digest with a non-hex `s`; the client passes it through.
-    let (name, reference) = (param(&ex, "name"), param(&ex, "reference"));
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(format!("/acr/v1/{}/_tags/{reference}", seg(name)))
-                .query_param("api-version", API_VERSION);
-            then.status(200).json_body(body(&ex, "200"));
-        })
-        .await;
-    let props = client(&server)
-        .get_tag_properties()
-        .name(name)
-        .reference(reference)
-        .api_version(API_VERSION)
-        .send()
-        .await
-        .unwrap();
-    mock.assert_async().await;
-    assert_eq!(props.tag.name, "tagName");
-    assert_lossless(&*props, &body(&ex, "200"));
-}
-
-#[tokio::test]
-async fn get_manifest_list() {
-    let ex = example("GetManifestList.json");
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(format!("/acr/v1/{}/_manifests", seg(param(&ex, "name"))))
-                .query_param("api-version", API_VERSION);
-            then.status(200).json_body(body(&ex, "200"));
-        })
-        .await;
-    let list = client(&server)
-        .list_manifests()
-        .name(param(&ex, "name"))
-        .api_version(API_VERSION)
-        .send()
-        .await
-        .unwrap();
-    mock.assert_async().await;
-    let manifests = list.manifests.as_deref().unwrap();
-    assert_eq!(manifests.len(), 2);
-    assert_eq!(manifests[0].architecture.as_ref().unwrap().0, "amd64");
-    assert_eq!(manifests[1].image_size, Some(4135121));
-    assert_lossless(&*list, &body(&ex, "200"));
-}
-
-#[tokio::test]
-async fn get_manifest_attributes() {
-    let ex = example("GetManifestAttributes.json");
-    let (name, digest) = (param(&ex, "name"), param(&ex, "digest"));
-    let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(GET)
-                .path(format!("/acr/v1/{}/_manifests/{digest}", seg(name)))
-                .query_param("api-version", API_VERSION);
-            then.status(200).json_body(body(&ex, "200"));
-        })
-        .await;
-    let props = client(&server)
-        .get_manifest_properties()
-        .name(name)
-        .digest(digest)
-        .api_version(API_VERSION)
-        .send()
-        .await
-        .unwrap();
-    mock.assert_async().await;
-    assert_eq!(props.manifest.digest, digest);
-    assert_lossless(&*props, &body(&ex, "200"));
 }
 
 #[tokio::test]
