@@ -23,7 +23,7 @@ pub(crate) fn generate(ws: &Workspace) -> Result<Vec<Output>, String> {
     let mut doc = convert::swagger2_to_openapi3(&upstream)?;
     patch::apply_all(&mut doc)?;
     let patched = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())? + "\n";
-    let api: openapiv3::OpenAPI = serde_json::from_value(doc.clone())
+    let api: openapiv3::OpenAPI = serde_json::from_value(doc)
         .map_err(|e| format!("the patched document is not OpenAPI 3.0: {e}"))?;
 
     let header = format!(
