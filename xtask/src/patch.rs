@@ -299,33 +299,26 @@ fn manifest_put_content_type_header(doc: &mut Value) -> Result<(), String> {
 // where the service sends no body. A generated client would try to parse the empty 201 as
 // JSON and report a stored manifest as a failure.
 fn drop_empty_success_schemas(doc: &mut Value) -> Result<(), String> {
-    for (id, code) in [
-        ("ContainerRegistry_CreateManifest", "201"),
-        ("ContainerRegistryBlob_DeleteBlob", "202"),
-    ] {
-        let op = operation_mut(doc, id)?;
-        let response = op["responses"].get_mut(code).and_then(Value::as_object_mut);
-        let response = response.ok_or_else(|| format!("{id}: no {code} response"))?;
-        response
-            .remove("content")
-            .ok_or_else(|| format!("{id}: the {code} response has no content"))?;
-    }
-    Ok(())
+    drop_response_content(doc, "ContainerRegistry_CreateManifest", "201")?;
+    drop_response_content(doc, "ContainerRegistryBlob_DeleteBlob", "202")
 }
 
 // D35: the 202 of a repository DELETE declares the lists of deleted manifests and tags.
 // The service sends them, but its own example answers with no body at all, which a typed
 // body would refuse; every official SDK drops the schema and returns nothing.
 fn drop_deleted_repository_body(doc: &mut Value) -> Result<(), String> {
-    let op = operation_mut(doc, "ContainerRegistry_DeleteRepository")?;
-    let accepted = op["responses"]
-        .get_mut("202")
-        .and_then(Value::as_object_mut);
-    let accepted = accepted.ok_or("no 202 response")?;
-    accepted
+    drop_response_content(doc, "ContainerRegistry_DeleteRepository", "202")
+}
+
+/// Removes the body declaration of one response of operation `id`; an error if it has none.
+fn drop_response_content(doc: &mut Value, id: &str, code: &str) -> Result<(), String> {
+    let op = operation_mut(doc, id)?;
+    let response = op["responses"].get_mut(code).and_then(Value::as_object_mut);
+    let response = response.ok_or_else(|| format!("{id}: no {code} response"))?;
+    response
         .remove("content")
         .map(drop)
-        .ok_or_else(|| "the 202 has no content".into())
+        .ok_or_else(|| format!("{id}: the {code} response has no content"))
 }
 
 // D10: `POST /oauth2/token` lists `grant_type=password`, the anonymous-pull grant, but

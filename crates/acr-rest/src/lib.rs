@@ -143,26 +143,22 @@ async fn empty_error_as_empty_envelope(
         return Ok(response);
     }
     // progenitor reads the whole error body anyway; reading it here costs nothing more.
-    let mut head = http::Response::builder()
-        .status(status)
-        .version(response.version());
-    if let Some(headers) = head.headers_mut() {
-        *headers = response.headers().clone();
-    }
+    let version = response.version();
+    let mut headers = response.headers().clone();
     let received = response.bytes().await?;
-    let mut body = reqwest::Body::from(received.clone());
-    if received.iter().all(u8::is_ascii_whitespace)
-        && let Some(headers) = head.headers_mut()
-    {
-        body = reqwest::Body::from(EMPTY_ENVELOPE);
+    let body = if received.iter().all(u8::is_ascii_whitespace) {
         let json = http::HeaderValue::from_static("application/json");
         headers.insert(http::header::CONTENT_TYPE, json);
         headers.insert(http::header::CONTENT_LENGTH, EMPTY_ENVELOPE.len().into());
-    }
-    let rebuilt = head.body(body);
-    Ok(rebuilt
-        .expect("status and headers come from a valid response")
-        .into())
+        reqwest::Body::from(EMPTY_ENVELOPE)
+    } else {
+        reqwest::Body::from(received)
+    };
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(rebuilt.into())
 }
 
 const EMPTY_ENVELOPE: &str = r#"{"errors":[]}"#;
