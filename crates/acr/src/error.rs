@@ -96,6 +96,97 @@ impl Error {
     }
 }
 
+/// The body of a generated operation's error response.
+pub(crate) trait ErrorBody {
+    /// ACR's error code and message, when the body carried them.
+    fn code_and_message(&self) -> (Option<String>, Option<String>);
+}
+
+impl ErrorBody for acr_rest::types::AcrErrors {
+    fn code_and_message(&self) -> (Option<String>, Option<String>) {
+        let first = self.errors.as_ref().and_then(|errors| errors.first());
+        (
+            first.and_then(|e| e.code.clone()),
+            first.and_then(|e| e.message.clone()),
+        )
+    }
+}
+
+impl ErrorBody for () {
+    fn code_and_message(&self) -> (Option<String>, Option<String>) {
+        (None, None)
+    }
+}
+
+/// The first message of ACR's error envelope `{"errors":[{"code","message"}]}`.
+pub(crate) fn service_message(body: &[u8]) -> Option<String> {
+    let envelope: acr_rest::types::AcrErrors = serde_json::from_slice(body).ok()?;
+    envelope.code_and_message().1
+}
+
+impl Error {
+    /// The error for a response with status `status`: `404` is [`Error::NotFound`], `401`
+    /// and `403` are [`Error::Authentication`], anything else [`Error::Service`].
+    pub(crate) fn from_status(
+        status: u16,
+        code: Option<String>,
+        message: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
+        let message = message.unwrap_or_else(|| {
+            http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("unexpected response")
+                .to_owned()
+        });
+        match status {
+            404 => Error::NotFound { message },
+            401 | 403 => Error::Authentication { message },
+            _ => Error::Service {
+                status,
+                code,
+                message,
+                request_id,
+            },
+        }
+    }
+
+    /// Maps an error of the generated client.
+    pub(crate) fn from_rest<E: ErrorBody>(error: acr_rest::Error<E>) -> Self {
+        match error {
+            acr_rest::Error::ErrorResponse(response) => {
+                let request_id = request_id(response.headers());
+                let (code, message) = response.code_and_message();
+                Self::from_status(response.status().as_u16(), code, message, request_id)
+            }
+            acr_rest::Error::UnexpectedResponse(response) => Self::from_status(
+                response.status().as_u16(),
+                None,
+                Some(format!("unexpected response status {}", response.status())),
+                request_id(response.headers()),
+            ),
+            acr_rest::Error::InvalidRequest(message) => Error::InvalidInput(message),
+            acr_rest::Error::CommunicationError(error)
+            | acr_rest::Error::ResponseBodyError(error)
+            | acr_rest::Error::InvalidUpgrade(error) => {
+                Error::Transport(Box::new(error.without_url()))
+            }
+            acr_rest::Error::InvalidResponsePayload(_, error) => Error::Transport(
+                format!("the registry's response could not be read: {error}").into(),
+            ),
+            acr_rest::Error::Custom(message) => Error::Transport(message.into()),
+        }
+    }
+}
+
+pub(crate) fn request_id(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get("x-ms-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,71 @@
 //! - registry operations: list, get, update and delete repositories, tags and manifests;
 //! - content operations: upload and download blobs (chunked, streamed, digest-checked), set
 //!   and get manifests of any media type;
-//! - authentication: Azure AD credentials exchanged for ACR tokens, and anonymous access.
+//! - authentication: Azure AD credentials exchanged for ACR tokens, username and password,
+//!   ACR refresh tokens, and anonymous access.
 //!
-//! This release holds the foundation only: the [`Error`] type that every operation will
-//! return. The wire protocol lives in the generated `acr-rest` crate, which this crate wraps
-//! without exposing its types.
+//! # Authentication
+//!
+//! ```no_run
+//! use acr::{ContainerRegistryClient, Credential};
+//!
+//! # fn demo() -> acr::Result<()> {
+//! // Anonymous pull, where the registry allows it.
+//! let anonymous = ContainerRegistryClient::builder("https://myregistry.azurecr.io").build()?;
+//!
+//! // The admin user, or a repository-scoped token.
+//! let basic = ContainerRegistryClient::builder("https://myregistry.azurecr.io")
+//!     .credential(Credential::basic("myregistry", std::env::var("ACR_PASSWORD").unwrap()))
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every request goes through one pipeline: per-call settings (`User-Agent`, a fresh
+//! `x-ms-client-request-id`, https only), retries ([`RetryOptions`]), authentication (the
+//! registry's `WWW-Authenticate` challenge answered with a token that is then cached per
+//! scope and sent up front), logging through `tracing` (one span per operation, no secret
+//! at any level), and the transport, which follows redirects without carrying
+//! `Authorization` to another host.
+//!
+//! The wire protocol lives in the generated `acr-rest` crate, which this crate wraps without
+//! exposing its types.
 
+// The README's examples compile as doc tests of this crate.
+#[cfg(all(doctest, feature = "azure-identity"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
+mod auth;
+#[cfg(feature = "azure-identity")]
+mod azure;
+mod client;
+mod credential;
 mod error;
+mod models;
+mod names;
+mod pipeline;
+mod registry;
+mod retry;
+mod secret;
 
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a `WWW-Authenticate` value.
+    pub fn parse_challenges(header: &[u8]) {
+        let _ = crate::auth::challenge::parse(header);
+    }
+
+    /// Reads the `exp` of a token.
+    pub fn jwt_expiry(token: &str) {
+        let _ = crate::auth::jwt::expiry(token);
+    }
+}
+
+pub use client::{ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE};
+pub use credential::{AccessToken, Credential, TokenCredential};
 pub use error::{BoxError, Error, Result};
+pub use models::{PropertiesUpdate, RepositoryProperties};
+pub use retry::RetryOptions;
+pub use secret::Secret;

@@ -1,0 +1,328 @@
+//! ACR's token flow: challenge → (Azure AD token → refresh token) → access token, with
+//! caches so that a scope costs one token request per token lifetime, whatever the number
+//! of operations or tasks.
+
+pub(crate) mod challenge;
+pub(crate) mod jwt;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use acr_rest::types::{
+    ExchangeAadTokenForRefreshTokenBody, ExchangeAadTokenForRefreshTokenBodyGrantType,
+    ExchangeRefreshTokenForAccessTokenBody, ExchangeRefreshTokenForAccessTokenBodyGrantType,
+};
+
+use crate::credential::Kind;
+use crate::pipeline::Pipeline;
+use crate::{Credential, Error, Result, Secret};
+
+/// Tokens are renewed when less than this remains, so that none expires in flight.
+const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// What a token is for: the `service` and `scope` of a challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Grant {
+    pub(crate) service: String,
+    pub(crate) scope: String,
+}
+
+/// A token and what is known of its lifetime.
+#[derive(Clone)]
+pub(crate) struct Cached {
+    pub(crate) token: Secret,
+    expires: Option<SystemTime>,
+    fetched: Instant,
+    /// Tells a stale copy from its replacement, so that a task holding an old token cannot
+    /// evict the new one.
+    pub(crate) generation: u64,
+}
+
+impl Cached {
+    fn new(token: Secret) -> Self {
+        static GENERATION: AtomicU64 = AtomicU64::new(0);
+        Self {
+            expires: jwt::expiry(token.expose()),
+            token,
+            fetched: Instant::now(),
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Usable by a request that started waiting at `asked`: either fetched while it waited
+    /// (the single flight it joined), or still good for `REFRESH_MARGIN`. A token whose
+    /// expiry cannot be read is short-lived: only the waiters of its own fetch use it.
+    fn usable(&self, asked: Instant) -> bool {
+        self.fetched >= asked
+            || self.expires.is_some_and(|at| {
+                at.duration_since(SystemTime::now())
+                    .is_ok_and(|left| left > REFRESH_MARGIN)
+            })
+    }
+}
+
+/// One cache entry; its async mutex makes concurrent fetches of the same token a single
+/// flight.
+type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
+
+struct Slots<K>(Mutex<HashMap<K, Slot>>);
+
+impl<K: Eq + Hash + Clone> Slots<K> {
+    fn new() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+
+    fn get(&self, key: &K) -> Slot {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.clone()).or_default().clone()
+    }
+
+    async fn invalidate(&self, key: &K, generation: u64) {
+        let slot = self.get(key);
+        let mut cached = slot.lock().await;
+        if cached.as_ref().is_some_and(|c| c.generation == generation) {
+            *cached = None;
+        }
+    }
+}
+
+/// The credential, and the tokens obtained with it.
+pub(crate) struct Authenticator {
+    credential: Kind,
+    aad_scope: String,
+    refresh_tokens: Slots<String>,
+    access_tokens: Slots<Grant>,
+    /// The scope each operation was challenged for, per repository, so that the next call
+    /// sends its token up front.
+    learned: Mutex<HashMap<(&'static str, Option<String>), Grant>>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("credential", &Credential(self.credential.clone()))
+            .field("aad_scope", &self.aad_scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub(crate) fn new(credential: Credential, audience: &str) -> Self {
+        Self {
+            credential: credential.0,
+            aad_scope: format!("{}/.default", audience.trim_end_matches('/')),
+            refresh_tokens: Slots::new(),
+            access_tokens: Slots::new(),
+            learned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn learned(&self, operation: &'static str, resource: Option<&str>) -> Option<Grant> {
+        let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        learned
+            .get(&(operation, resource.map(str::to_owned)))
+            .cloned()
+    }
+
+    pub(crate) fn learn(&self, operation: &'static str, resource: Option<&str>, grant: Grant) {
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        learned.insert((operation, resource.map(str::to_owned)), grant);
+    }
+
+    /// Forgets an access token the registry refused (unless it was already replaced).
+    pub(crate) async fn invalidate(&self, grant: &Grant, generation: u64) {
+        self.access_tokens.invalidate(grant, generation).await;
+    }
+
+    /// The access token for `grant`: cached, or fetched once for all concurrent askers.
+    pub(crate) async fn access_token(
+        &self,
+        pipeline: &Arc<Pipeline>,
+        grant: &Grant,
+    ) -> Result<Cached> {
+        let asked = Instant::now();
+        let slot = self.access_tokens.get(grant);
+        let mut cached = slot.lock().await;
+        if let Some(token) = cached.as_ref().filter(|c| c.usable(asked)) {
+            return Ok(token.clone());
+        }
+        let token = Cached::new(self.fetch_access_token(pipeline, grant).await?);
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn fetch_access_token(&self, pipeline: &Arc<Pipeline>, grant: &Grant) -> Result<Secret> {
+        match &self.credential {
+            Kind::Anonymous => {
+                let body = token_body(
+                    grant,
+                    ExchangeRefreshTokenForAccessTokenBodyGrantType::Password,
+                    None,
+                );
+                access_token_request(pipeline, body).await
+            }
+            Kind::Basic { username, password } => {
+                let operation = Arc::new(
+                    pipeline
+                        .token_operation("get_access_token_from_login")
+                        .with_basic(username, password),
+                );
+                let response = operation
+                    .run(|client| async move {
+                        client
+                            .get_access_token_from_login()
+                            .service(&grant.service)
+                            .scope(&grant.scope)
+                            .send()
+                            .await
+                    })
+                    .await
+                    .map_err(refused_by_token_service)?;
+                issued(response.into_inner().access_token)
+            }
+            Kind::RefreshToken(refresh) => {
+                let body = token_body(
+                    grant,
+                    ExchangeRefreshTokenForAccessTokenBodyGrantType::RefreshToken,
+                    Some(refresh),
+                );
+                access_token_request(pipeline, body).await
+            }
+            Kind::Aad(credential) => {
+                let mut retried = false;
+                loop {
+                    let asked = Instant::now();
+                    let refresh = self
+                        .refresh_token(pipeline, credential.as_ref(), &grant.service)
+                        .await?;
+                    let from_cache = refresh.fetched < asked;
+                    let body = token_body(
+                        grant,
+                        ExchangeRefreshTokenForAccessTokenBodyGrantType::RefreshToken,
+                        Some(&refresh.token),
+                    );
+                    match access_token_request(pipeline, body).await {
+                        // A cached refresh token may have been revoked: exchange once more.
+                        Err(Error::Authentication { .. }) if from_cache && !retried => {
+                            self.refresh_tokens
+                                .invalidate(&grant.service, refresh.generation)
+                                .await;
+                            retried = true;
+                        }
+                        outcome => return outcome,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The ACR refresh token for `service`, exchanged from an Azure AD token.
+    async fn refresh_token(
+        &self,
+        pipeline: &Arc<Pipeline>,
+        credential: &dyn crate::TokenCredential,
+        service: &str,
+    ) -> Result<Cached> {
+        let asked = Instant::now();
+        let slot = self.refresh_tokens.get(&service.to_owned());
+        let mut cached = slot.lock().await;
+        if let Some(token) = cached.as_ref().filter(|c| c.usable(asked)) {
+            return Ok(token.clone());
+        }
+        let aad = credential.get_token(&[self.aad_scope.as_str()]).await?;
+        let body = ExchangeAadTokenForRefreshTokenBody {
+            grant_type: ExchangeAadTokenForRefreshTokenBodyGrantType::AccessToken,
+            service: service.to_owned(),
+            access_token: Some(aad.token.expose().to_owned()),
+            refresh_token: None,
+            tenant: None,
+        };
+        let operation = Arc::new(pipeline.token_operation("exchange_aad_token_for_refresh_token"));
+        let response = operation
+            .run(|client| async move {
+                client
+                    .exchange_aad_token_for_refresh_token()
+                    .api_version(acr_rest::API_VERSION)
+                    .body(body)
+                    .send()
+                    .await
+            })
+            .await
+            .map_err(refused_by_token_service)?;
+        let token = Cached::new(issued(response.into_inner().refresh_token)?);
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+}
+
+fn token_body(
+    grant: &Grant,
+    grant_type: ExchangeRefreshTokenForAccessTokenBodyGrantType,
+    refresh_token: Option<&Secret>,
+) -> ExchangeRefreshTokenForAccessTokenBody {
+    ExchangeRefreshTokenForAccessTokenBody {
+        grant_type,
+        service: grant.service.clone(),
+        scope: grant.scope.clone(),
+        refresh_token: refresh_token.map(|t| t.expose().to_owned()),
+    }
+}
+
+async fn access_token_request(
+    pipeline: &Arc<Pipeline>,
+    body: ExchangeRefreshTokenForAccessTokenBody,
+) -> Result<Secret> {
+    let operation = Arc::new(pipeline.token_operation("exchange_refresh_token_for_access_token"));
+    let response = operation
+        .run(|client| async move {
+            client
+                .exchange_refresh_token_for_access_token()
+                .api_version(acr_rest::API_VERSION)
+                .body(body)
+                .send()
+                .await
+        })
+        .await
+        .map_err(refused_by_token_service)?;
+    issued(response.into_inner().access_token)
+}
+
+fn issued(token: Option<String>) -> Result<Secret> {
+    match token {
+        Some(token) if !token.is_empty() => Ok(Secret::new(token)),
+        _ => Err(Error::Authentication {
+            message: "the registry's token service answered without a token".into(),
+        }),
+    }
+}
+
+/// The token service could not be reached, even after its own retries. Kept apart from
+/// the transport errors of the request being authorized, so that its retries do not
+/// multiply with that request's.
+#[derive(Debug, thiserror::Error)]
+#[error("the registry's token service could not be reached")]
+pub(crate) struct TokenServiceUnreachable(#[source] pub(crate) crate::BoxError);
+
+/// A client error from the token service means the credential (or the audience it was
+/// issued for) was refused.
+fn refused_by_token_service(error: Error) -> Error {
+    match error {
+        Error::Transport(source) => Error::Transport(Box::new(TokenServiceUnreachable(source))),
+        Error::Service {
+            status: 400..=499,
+            message,
+            ..
+        }
+        | Error::NotFound { message } => Error::Authentication {
+            message: format!("the registry's token service refused the credential: {message}"),
+        },
+        Error::Authentication { message } => Error::Authentication {
+            message: format!("the registry's token service refused the credential: {message}"),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,716 @@
+//! The request pipeline every operation goes through, generated or handwritten:
+//!
+//! per-call (https check, `User-Agent`, request id) → retry → per-try (authentication) →
+//! logging → transport (with redirects followed by hand).
+//!
+//! Generated operations enter through [`acr_rest::Hooks`], implemented by [`Operation`];
+//! handwritten requests (upload sessions, ranged downloads) call [`Operation::send`].
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{AUTHORIZATION, HeaderValue, LOCATION, USER_AGENT, WWW_AUTHENTICATE};
+use http::{Method, StatusCode};
+use tracing::Instrument as _;
+use url::Url;
+
+use crate::auth::{Authenticator, Grant, TokenServiceUnreachable, challenge};
+use crate::error::{ErrorBody, service_message};
+use crate::retry::{self, RetryOptions};
+use crate::{Error, Result};
+
+const CLIENT_REQUEST_ID: &str = "x-ms-client-request-id";
+const REQUEST_ID: &str = "x-ms-request-id";
+const MAX_REDIRECTS: usize = 10;
+
+/// Everything an operation needs from its client; shared by all operations of a client.
+pub(crate) struct Pipeline {
+    pub(crate) http: reqwest::Client,
+    pub(crate) endpoint: Url,
+    base: String,
+    allow_http: bool,
+    retry: RetryOptions,
+    auth: Authenticator,
+    user_agent: HeaderValue,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("endpoint", &self.base)
+            .field("allow_http", &self.allow_http)
+            .field("retry", &self.retry)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        endpoint: Url,
+        allow_http: bool,
+        retry: RetryOptions,
+        auth: Authenticator,
+    ) -> Self {
+        let base = endpoint.as_str().trim_end_matches('/').to_owned();
+        let user_agent =
+            HeaderValue::from_static(concat!("azsdk-rust-acr/", env!("CARGO_PKG_VERSION")));
+        Self {
+            http,
+            endpoint,
+            base,
+            allow_http,
+            retry,
+            auth,
+            user_agent,
+        }
+    }
+
+    /// An operation that authenticates against the registry. `resource` (the repository,
+    /// if any) tells apart operations that need different token scopes.
+    pub(crate) fn operation(
+        self: &Arc<Self>,
+        id: &'static str,
+        resource: Option<&str>,
+    ) -> Arc<Operation> {
+        Arc::new(Operation::new(
+            self.clone(),
+            id,
+            resource.map(str::to_owned),
+            true,
+        ))
+    }
+
+    /// An operation of the token service itself: sent without a bearer token, and safe to
+    /// repeat although it is a `POST`.
+    pub(crate) fn token_operation(self: &Arc<Self>, id: &'static str) -> Operation {
+        let mut operation = Operation::new(self.clone(), id, None, false);
+        operation.repeatable_post = true;
+        operation
+    }
+
+    /// Whether `url` is the registry itself (scheme, host and port), the only place a
+    /// credential may go.
+    pub(crate) fn is_registry(&self, url: &Url) -> bool {
+        url.scheme() == self.endpoint.scheme()
+            && url.host_str() == self.endpoint.host_str()
+            && url.port_or_known_default() == self.endpoint.port_or_known_default()
+    }
+
+    fn check_scheme(&self, url: &Url) -> Result<()> {
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.allow_http => Ok(()),
+            scheme => Err(Error::InvalidInput(format!(
+                "refusing to send a request over {scheme}: only https is allowed (plain http \
+                 must be enabled with `allow_http` on the client builder)"
+            ))),
+        }
+    }
+
+    /// Per-call stage, then the retry loop.
+    async fn send(
+        self: &Arc<Self>,
+        operation: &Operation,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response> {
+        self.check_scheme(request.url())?;
+        let headers = request.headers_mut();
+        headers.insert(USER_AGENT, self.user_agent.clone());
+        headers.insert(CLIENT_REQUEST_ID, operation.request_id.clone());
+
+        let repeatable = match *request.method() {
+            Method::POST | Method::PATCH => operation.repeatable_post,
+            _ => true,
+        };
+        let mut retries = 0;
+        let mut waited = Duration::ZERO;
+        loop {
+            // A body that cannot be cloned is a stream: this attempt is the only one.
+            let spare = if repeatable {
+                request.try_clone()
+            } else {
+                None
+            };
+            let outcome = self.authorized(operation, request).await;
+            let delay = match &outcome {
+                Ok(response) if retry::is_retryable_status(response.status()) => {
+                    retry::retry_after(response.headers(), SystemTime::now())
+                }
+                Err(Error::Transport(source)) if !source.is::<TokenServiceUnreachable>() => None,
+                _ => return outcome,
+            };
+            let Some(next) = spare else { return outcome };
+            retries += 1;
+            let delay = delay.unwrap_or_else(|| self.retry.backoff(retries));
+            if retries > self.retry.max_retries
+                || delay > self.retry.max_delay
+                || waited + delay > self.retry.max_total_delay
+            {
+                return outcome;
+            }
+            tracing::debug!(
+                operation = operation.id,
+                retry = retries,
+                delay_ms = delay.as_millis() as u64,
+                outcome = %match &outcome {
+                    Ok(response) => response.status().to_string(),
+                    Err(error) => error.to_string(),
+                },
+                "retrying"
+            );
+            drop(outcome);
+            tokio::time::sleep(delay).await;
+            waited += delay;
+            request = next;
+        }
+    }
+
+    /// Per-try stage: authentication. A scope already learned for this operation gets its
+    /// token up front; otherwise the request goes out bare, and a `401` challenge names the
+    /// scope. At most one challenge is answered per try, so a refused token never loops.
+    async fn authorized(
+        self: &Arc<Self>,
+        operation: &Operation,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response> {
+        if let Some(basic) = operation
+            .basic
+            .as_ref()
+            .filter(|_| self.is_registry(request.url()))
+        {
+            request.headers_mut().insert(AUTHORIZATION, basic.clone());
+        }
+        if !operation.authenticate || !self.is_registry(request.url()) {
+            return self.transmit(request).await;
+        }
+
+        if let Some(grant) = self
+            .auth
+            .learned(operation.id, operation.resource.as_deref())
+        {
+            let token = self.auth.access_token(self, &grant).await?;
+            let retry = request.try_clone();
+            let response = self.transmit(with_bearer(request, &token.token)?).await?;
+            if !self.is_challenge(&response) {
+                return Ok(response);
+            }
+            self.auth.invalidate(&grant, token.generation).await;
+            let Some(request) = retry else {
+                return Err(refused(response).await);
+            };
+            return self.answer_challenge(operation, request, response).await;
+        }
+
+        let first = match request.try_clone() {
+            Some(copy) => self.transmit(copy).await?,
+            None => {
+                // Never send a stream to be refused: ask with an empty body first.
+                let probe = self.transmit(bodiless(&request)).await?;
+                if !self.is_challenge(&probe) {
+                    return self.transmit(request).await;
+                }
+                probe
+            }
+        };
+        if !self.is_challenge(&first) {
+            return Ok(first);
+        }
+        self.answer_challenge(operation, request, first).await
+    }
+
+    /// Fetches the token a challenge asks for, remembers the scope for the next request of
+    /// the same operation, and sends the request once more.
+    async fn answer_challenge(
+        self: &Arc<Self>,
+        operation: &Operation,
+        request: reqwest::Request,
+        challenged: reqwest::Response,
+    ) -> Result<reqwest::Response> {
+        let Some(challenge) = challenge::bearer(challenged.headers()) else {
+            return Ok(challenged);
+        };
+        let grant = Grant {
+            service: challenge
+                .service
+                .unwrap_or_else(|| self.endpoint.host_str().unwrap_or_default().to_owned()),
+            scope: challenge.scope.unwrap_or_default(),
+        };
+        drop(challenged);
+        let token = self.auth.access_token(self, &grant).await?;
+        self.auth
+            .learn(operation.id, operation.resource.as_deref(), grant.clone());
+        let response = self.transmit(with_bearer(request, &token.token)?).await?;
+        if self.is_challenge(&response) {
+            self.auth.invalidate(&grant, token.generation).await;
+            return Err(refused(response).await);
+        }
+        Ok(response)
+    }
+
+    fn is_challenge(&self, response: &reqwest::Response) -> bool {
+        response.status() == StatusCode::UNAUTHORIZED
+            && self.is_registry(response.url())
+            && response.headers().contains_key(WWW_AUTHENTICATE)
+    }
+
+    /// Logging stage around the transport.
+    async fn transmit(&self, request: reqwest::Request) -> Result<reqwest::Response> {
+        let method = request.method().clone();
+        let url = loggable(request.url());
+        let started = Instant::now();
+        let outcome = self.transport(request).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(response) => {
+                let request_id = response
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok());
+                let span = tracing::Span::current();
+                span.record("status", response.status().as_u16());
+                if let Some(id) = request_id {
+                    span.record("request_id", id);
+                }
+                tracing::debug!(%method, url, status = response.status().as_u16(), elapsed_ms, request_id, "response");
+            }
+            Err(error) => tracing::debug!(%method, url, elapsed_ms, %error, "request failed"),
+        }
+        outcome
+    }
+
+    /// Transport stage. Redirects are followed here rather than by reqwest so that the
+    /// https rule applies to every hop and `Authorization` is dropped when a hop leaves the
+    /// registry (blob downloads are redirected to storage hosts).
+    async fn transport(&self, mut request: reqwest::Request) -> Result<reqwest::Response> {
+        for _ in 0..=MAX_REDIRECTS {
+            let method = request.method().clone();
+            let follow = method == Method::GET || method == Method::HEAD;
+            let carried = if follow {
+                Some(request.headers().clone())
+            } else {
+                None
+            };
+            let from = request.url().clone();
+            let response = self.http.execute(request).await.map_err(transport_error)?;
+            let (Some(mut headers), true) = (carried, is_redirect(response.status())) else {
+                return Ok(response);
+            };
+            let Some(next) = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| from.join(location).ok())
+            else {
+                return Ok(response);
+            };
+            self.check_scheme(&next)?;
+            if !self.is_registry(&next) {
+                headers.remove(AUTHORIZATION);
+                headers.remove(http::header::COOKIE);
+                headers.remove(http::header::PROXY_AUTHORIZATION);
+            }
+            tracing::debug!(
+                status = response.status().as_u16(),
+                to = loggable(&next),
+                "redirect"
+            );
+            request = reqwest::Request::new(method, next);
+            *request.headers_mut() = headers;
+        }
+        Err(Error::Service {
+            status: 310,
+            code: None,
+            message: format!("more than {MAX_REDIRECTS} redirects"),
+            request_id: None,
+        })
+    }
+}
+
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+fn with_bearer(mut request: reqwest::Request, token: &crate::Secret) -> Result<reqwest::Request> {
+    let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
+        Error::Authentication {
+            message: "the registry issued a token that is not a valid header value".into(),
+        }
+    })?;
+    value.set_sensitive(true);
+    request.headers_mut().insert(AUTHORIZATION, value);
+    Ok(request)
+}
+
+/// The same request with no body, to learn the challenge before sending a stream.
+fn bodiless(request: &reqwest::Request) -> reqwest::Request {
+    let mut probe = reqwest::Request::new(request.method().clone(), request.url().clone());
+    *probe.headers_mut() = request.headers().clone();
+    for name in [
+        http::header::CONTENT_TYPE,
+        http::header::CONTENT_LENGTH,
+        http::header::CONTENT_RANGE,
+    ] {
+        probe.headers_mut().remove(name);
+    }
+    probe
+}
+
+/// The error for a challenge that a fresh token did not answer.
+async fn refused(response: reqwest::Response) -> Error {
+    let challenge = challenge::bearer(response.headers());
+    let body = response.bytes().await.unwrap_or_default();
+    let mut message =
+        service_message(&body).unwrap_or_else(|| "the registry refused the token".to_owned());
+    if let Some(error) = challenge.and_then(|c| c.error) {
+        message = format!("{message} ({error})");
+    }
+    Error::Authentication { message }
+}
+
+fn transport_error(error: reqwest::Error) -> Error {
+    // reqwest's message includes the URL, whose query may hold an upload's `_state`.
+    Error::Transport(Box::new(error.without_url()))
+}
+
+/// A URL for logs: path, and query values only where they cannot hold a secret or an
+/// opaque upload state.
+pub(crate) fn loggable(url: &Url) -> String {
+    const SHOWN: [&str; 8] = [
+        "api-version",
+        "n",
+        "last",
+        "orderby",
+        "digest",
+        "mount",
+        "from",
+        "scope",
+    ];
+    let mut out = format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.path()
+    );
+    if let Some(port) = url.port() {
+        out = format!(
+            "{}://{}:{port}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.path()
+        );
+    }
+    let mut separator = '?';
+    for (key, value) in url.query_pairs() {
+        let value = if SHOWN.contains(&key.as_ref()) {
+            value
+        } else {
+            "REDACTED".into()
+        };
+        out.push(separator);
+        out.push_str(&key);
+        out.push('=');
+        out.push_str(&value);
+        separator = '&';
+    }
+    out
+}
+
+/// One call of the public API: its id, span and request id, and the slot that carries a
+/// pipeline error out through the generated client (whose hooks can only return
+/// `reqwest::Error`s).
+pub(crate) struct Operation {
+    pipeline: Arc<Pipeline>,
+    pub(crate) id: &'static str,
+    resource: Option<String>,
+    authenticate: bool,
+    repeatable_post: bool,
+    basic: Option<HeaderValue>,
+    request_id: HeaderValue,
+    failure: Mutex<Option<Error>>,
+    span: tracing::Span,
+}
+
+impl fmt::Debug for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Operation")
+            .field("id", &self.id)
+            .field("resource", &self.resource)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Operation {
+    fn new(
+        pipeline: Arc<Pipeline>,
+        id: &'static str,
+        resource: Option<String>,
+        authenticate: bool,
+    ) -> Self {
+        let request_id = new_request_id();
+        let span = tracing::info_span!(
+            "acr",
+            operation = id,
+            client_request_id = request_id,
+            status = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        Self {
+            pipeline,
+            id,
+            resource,
+            authenticate,
+            repeatable_post: false,
+            basic: None,
+            request_id: HeaderValue::from_str(&request_id).expect("a UUID is a valid header value"),
+            failure: Mutex::new(None),
+            span,
+        }
+    }
+
+    /// Adds Basic authentication (the registry's own token endpoint only).
+    pub(crate) fn with_basic(mut self, username: &str, password: &crate::Secret) -> Self {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(format!("{username}:{}", password.expose()));
+        let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+            .expect("base64 is a valid header value");
+        value.set_sensitive(true);
+        self.basic = Some(value);
+        self
+    }
+
+    /// Runs a generated call through this operation's pipeline and maps its error.
+    pub(crate) async fn run<T, E, F, Fut>(
+        self: Arc<Self>,
+        call: F,
+    ) -> Result<acr_rest::ResponseValue<T>>
+    where
+        E: ErrorBody,
+        F: FnOnce(acr_rest::Client) -> Fut,
+        Fut: Future<Output = std::result::Result<acr_rest::ResponseValue<T>, acr_rest::Error<E>>>,
+    {
+        let span = self.span.clone();
+        let started = Instant::now();
+        let client = acr_rest::Client::new_with_client(
+            &self.pipeline.base,
+            self.pipeline.http.clone(),
+            acr_rest::Inner::new(self.clone()),
+        );
+        let result = call(client).instrument(span.clone()).await;
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        result.map_err(|error| {
+            self.take_failure()
+                .unwrap_or_else(|| Error::from_rest(error))
+        })
+    }
+
+    /// Sends a handwritten request through the pipeline.
+    #[allow(
+        dead_code,
+        reason = "the entry point of handwritten requests; tested below"
+    )]
+    pub(crate) async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response> {
+        self.pipeline
+            .send(self, request)
+            .instrument(self.span.clone())
+            .await
+    }
+
+    fn take_failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+#[async_trait::async_trait]
+impl acr_rest::Hooks for Operation {
+    async fn execute(
+        &self,
+        _client: &reqwest::Client,
+        request: reqwest::Request,
+        _operation_id: &'static str,
+    ) -> reqwest::Result<reqwest::Response> {
+        match self.pipeline.send(self, request).await {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                // The generated code only needs an error status to stop; `run` then
+                // reports the error kept above instead of this placeholder.
+                let mut placeholder = http::Response::new(reqwest::Body::from(""));
+                *placeholder.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                Ok(placeholder.into())
+            }
+        }
+    }
+}
+
+/// A random UUID (version 4) for `x-ms-client-request-id`.
+fn new_request_id() -> String {
+    let bits = fastrand::u128(..);
+    let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ContainerRegistryClient;
+    use httpmock::Method::{PATCH, POST};
+    use httpmock::MockServer;
+
+    /// A request whose body is a stream of two chunks, which can be sent only once.
+    fn streamed_patch(server: &MockServer) -> reqwest::Request {
+        let chunks = ["chunk-1,", "chunk-2"].map(Ok::<_, std::io::Error>);
+        let url = Url::parse(&server.url("/v2/r/blobs/uploads/u?_state=opaque")).unwrap();
+        let mut request = reqwest::Request::new(Method::PATCH, url);
+        *request.body_mut() = Some(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )));
+        request
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_goes_out_once_after_a_bodiless_probe() {
+        let server = MockServer::start_async().await;
+        let probe = server
+            .mock_async(|when, then| {
+                when.method(PATCH)
+                    .path("/v2/r/blobs/uploads/u")
+                    .header_missing("authorization")
+                    .body("");
+                then.status(401).header(
+                    "www-authenticate",
+                    r#"Bearer realm="x",service="reg",scope="repository:r:pull,push""#,
+                );
+            })
+            .await;
+        let unauthenticated_body = server
+            .mock_async(|when, then| {
+                when.method(PATCH)
+                    .header_missing("authorization")
+                    .body_includes("chunk");
+                then.status(401).header(
+                    "www-authenticate",
+                    r#"Bearer service="reg",scope="repository:r:pull,push""#,
+                );
+            })
+            .await;
+        let token = server
+            .mock_async(|when, then| {
+                when.method(POST)
+                    .path("/oauth2/token")
+                    .form_urlencoded_tuple("scope", "repository:r:pull,push");
+                then.status(200)
+                    .json_body(serde_json::json!({"access_token": "t"}));
+            })
+            .await;
+        let upload = server
+            .mock_async(|when, then| {
+                when.method(PATCH)
+                    .path("/v2/r/blobs/uploads/u")
+                    .query_param("_state", "opaque")
+                    .header("authorization", "Bearer t")
+                    .body("chunk-1,chunk-2");
+                then.status(202);
+            })
+            .await;
+        let client = ContainerRegistryClient::builder(server.base_url())
+            .allow_http(true)
+            .build()
+            .unwrap();
+
+        let operation = client.pipeline.operation("upload_chunk", Some("r"));
+        let response = operation.send(streamed_patch(&server)).await.unwrap();
+
+        assert_eq!(response.status(), 202);
+        assert_eq!(probe.calls_async().await, 1);
+        assert_eq!(token.calls_async().await, 1);
+        assert_eq!(upload.calls_async().await, 1);
+        assert_eq!(unauthenticated_body.calls_async().await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_is_not_replayed_after_a_retryable_failure() {
+        let server = MockServer::start_async().await;
+        let put = server
+            .mock_async(|when, then| {
+                when.method(httpmock::Method::PUT)
+                    .path("/v2/r/blobs/uploads/u")
+                    .body("chunk-1,chunk-2");
+                then.status(503);
+            })
+            .await;
+        // Without a token for the scope, a stream is preceded by a body-less probe.
+        let probe = server
+            .mock_async(|when, then| {
+                when.method(httpmock::Method::PUT)
+                    .path("/v2/r/blobs/uploads/u")
+                    .body("");
+                then.status(503);
+            })
+            .await;
+        let client = ContainerRegistryClient::builder(server.base_url())
+            .allow_http(true)
+            .retry(
+                RetryOptions::default()
+                    .max_retries(2)
+                    .initial_delay(Duration::from_millis(1)),
+            )
+            .build()
+            .unwrap();
+
+        let mut streamed = streamed_patch(&server);
+        *streamed.method_mut() = Method::PUT;
+        let operation = client.pipeline.operation("complete_upload", Some("r"));
+        assert_eq!(operation.send(streamed).await.unwrap().status(), 503);
+        assert_eq!((probe.calls_async().await, put.calls_async().await), (1, 1));
+
+        // The same request with a replayable body is retried.
+        let mut replayable = streamed_patch(&server);
+        *replayable.method_mut() = Method::PUT;
+        *replayable.body_mut() = Some(reqwest::Body::from("chunk-1,chunk-2"));
+        let operation = client.pipeline.operation("complete_upload", Some("r"));
+        assert_eq!(operation.send(replayable).await.unwrap().status(), 503);
+        assert_eq!(
+            (probe.calls_async().await, put.calls_async().await),
+            (1, 1 + 3)
+        );
+    }
+
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        let id = new_request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(id, new_request_id());
+    }
+
+    #[test]
+    fn logged_urls_hide_opaque_query_values() {
+        let url = Url::parse(
+            "https://r.azurecr.io:8443/v2/a/blobs/uploads/x?_state=c2VjcmV0&digest=sha256:ab&n=5",
+        )
+        .unwrap();
+        assert_eq!(
+            loggable(&url),
+            "https://r.azurecr.io:8443/v2/a/blobs/uploads/x?_state=REDACTED&digest=sha256:ab&n=5"
+        );
+    }
+}

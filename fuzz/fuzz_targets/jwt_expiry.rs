@@ -1,0 +1,6 @@
+//! Tokens come from the network: no input may panic the `exp` reader.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|token: &str| {
+    acr::fuzzing::jwt_expiry(token);
+});
