@@ -126,18 +126,16 @@ impl progenitor_client::ClientHooks<Inner> for Client {
             }
             None => self.client.execute(request).await,
         }?;
-        empty_error_as_empty_envelope(response).await
+        error_body_as_envelope(response).await
     }
 }
 
 /// The generated code parses every 4XX/5XX body as ACR's `{"errors": […]}` envelope, and
-/// reports an empty body as `Error::InvalidResponsePayload`, which carries no status. Error
-/// answers without a body do happen (the spec's own 404 examples, proxies), so an empty
-/// error body is read as an empty envelope and the status survives in
-/// `Error::ErrorResponse`.
-async fn empty_error_as_empty_envelope(
-    response: reqwest::Response,
-) -> reqwest::Result<reqwest::Response> {
+/// reports any other body as `Error::InvalidResponsePayload`, which carries no status.
+/// Error answers without ACR's JSON do happen (the spec's own bodiless 404s, proxies and
+/// gateways answering in text or HTML), so such a body is rewritten into an envelope
+/// whose message is the body's start, and the status survives in `Error::ErrorResponse`.
+async fn error_body_as_envelope(response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return Ok(response);
@@ -146,19 +144,36 @@ async fn empty_error_as_empty_envelope(
     let version = response.version();
     let mut headers = response.headers().clone();
     let received = response.bytes().await?;
-    let body = if received.iter().all(u8::is_ascii_whitespace) {
+    let body = if is_envelope(&received) {
+        reqwest::Body::from(received)
+    } else {
+        let envelope = envelope_of_text(&received);
         let json = http::HeaderValue::from_static("application/json");
         headers.insert(http::header::CONTENT_TYPE, json);
-        headers.insert(http::header::CONTENT_LENGTH, EMPTY_ENVELOPE.len().into());
-        reqwest::Body::from(EMPTY_ENVELOPE)
-    } else {
-        reqwest::Body::from(received)
+        headers.insert(http::header::CONTENT_LENGTH, envelope.len().into());
+        reqwest::Body::from(envelope)
     };
     let mut rebuilt = http::Response::new(body);
     *rebuilt.status_mut() = status;
     *rebuilt.version_mut() = version;
     *rebuilt.headers_mut() = headers;
     Ok(rebuilt.into())
+}
+
+fn is_envelope(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|json| json.get("errors").is_some_and(serde_json::Value::is_array))
+}
+
+/// `{"errors":[]}` for an empty body, else one error whose message is the body's start.
+fn envelope_of_text(body: &[u8]) -> String {
+    const SHOWN: usize = 512;
+    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return EMPTY_ENVELOPE.to_owned();
+    }
+    serde_json::json!({ "errors": [{ "message": text }] }).to_string()
 }
 
 const EMPTY_ENVELOPE: &str = r#"{"errors":[]}"#;

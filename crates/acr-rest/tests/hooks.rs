@@ -119,7 +119,7 @@ async fn a_refusal_in_prepare_stops_the_operation_before_any_request() {
     assert!(hooks.seen.lock().unwrap().is_empty());
 }
 
-/// Error responses are re-read by the shim (to give empty ones an empty envelope); one with
+/// Error responses are re-read by the shim (to give others an envelope); one with
 /// ACR's envelope must come through with its status, headers and body intact.
 #[tokio::test]
 async fn an_error_envelope_passes_through_with_status_and_headers() {
@@ -155,4 +155,37 @@ async fn an_error_envelope_passes_through_with_status_and_headers() {
     assert_eq!(response.headers()["x-ms-request-id"], "req-1");
     let errors = response.errors.as_deref().unwrap();
     assert_eq!(errors[0].code.as_deref(), Some("TAG_UNKNOWN"));
+}
+
+/// A gateway's HTML or text error page still gives the caller its status and words.
+#[tokio::test]
+async fn a_text_error_body_becomes_an_envelope_with_its_text() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(DELETE);
+            then.status(502)
+                .header("content-type", "text/html")
+                .body("<html>\n  <body>Bad   Gateway</body>\n</html>");
+        })
+        .await;
+    let client = client(&server, Arc::new(Recorder::default()));
+    let err = client
+        .delete_tag()
+        .name("repo")
+        .reference("v1")
+        .api_version(API_VERSION)
+        .send()
+        .await
+        .unwrap_err();
+    let Error::ErrorResponse(response) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(response.status(), 502);
+    let errors = response.errors.as_deref().unwrap();
+    assert_eq!(errors[0].code, None);
+    assert_eq!(
+        errors[0].message.as_deref(),
+        Some("<html> <body>Bad Gateway</body> </html>")
+    );
 }

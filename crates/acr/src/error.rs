@@ -69,6 +69,11 @@ pub enum Error {
         declared: Option<u64>,
     },
 
+    /// The registry answered something this client will not act on: a next-page link to
+    /// another host or one that repeats, a malformed header. Retrying will not help.
+    #[error("unexpected answer from the registry: {0}")]
+    Protocol(String),
+
     /// The request could not be sent or the response not read: connection, TLS, timeout
     /// or an unreadable response.
     #[error("transport error: {0}")]
@@ -178,6 +183,30 @@ impl Error {
             acr_rest::Error::Custom(message) => Error::Transport(message.into()),
         }
     }
+}
+
+impl Error {
+    /// The error for an unsuccessful response of a handwritten request, read from its
+    /// status, `x-ms-request-id` and body (ACR's error envelope, or any text).
+    pub(crate) async fn from_response(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let request_id = request_id(response.headers());
+        let body = response.bytes().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_slice::<acr_rest::types::AcrErrors>(&body) {
+            Ok(envelope) => envelope.code_and_message(),
+            Err(_) => (None, body_text(&body)),
+        };
+        Self::from_status(status, code, message, request_id)
+    }
+}
+
+/// The start of a body that is not ACR's JSON, as a message (proxies answer in HTML or
+/// plain text).
+pub(crate) fn body_text(body: &[u8]) -> Option<String> {
+    const SHOWN: usize = 512;
+    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!text.is_empty()).then_some(text)
 }
 
 pub(crate) fn request_id(headers: &http::HeaderMap) -> Option<String> {

@@ -46,9 +46,12 @@ mod azure;
 mod client;
 mod credential;
 mod error;
+mod link;
 mod models;
 mod names;
+mod pager;
 mod pipeline;
+mod reference;
 mod registry;
 mod retry;
 mod secret;
@@ -71,6 +74,12 @@ pub mod fuzzing {
 pub use client::{ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE};
 pub use credential::{AccessToken, Credential, TokenCredential};
 pub use error::{BoxError, Error, Result};
-pub use models::{PropertiesUpdate, RepositoryProperties};
+pub use models::{
+    ArtifactArchitecture, ArtifactManifestOrder, ArtifactManifestPlatform,
+    ArtifactManifestProperties, ArtifactOperatingSystem, ArtifactTagOrder, ArtifactTagProperties,
+    PropertiesUpdate, RepositoryProperties,
+};
+pub use pager::{Page, Pager, Pages};
+pub use reference::Digest;
 pub use retry::RetryOptions;
 pub use secret::Secret;

@@ -1,0 +1,237 @@
+//! Digests and tags, validated before any request (OCI distribution spec, "Pulling
+//! manifests"; OCI image spec, "Digests").
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+/// A content digest, `algorithm:encoded` (`sha256:9f86d0…`), checked against the OCI
+/// grammar, with the registered algorithms held to their exact form (`sha256`: 64, `sha512`:
+/// 128 lower-case hex digits).
+///
+/// ```
+/// let digest: acr::Digest = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".parse()?;
+/// assert_eq!(digest.algorithm(), "sha256");
+/// assert!("sha256:ABC".parse::<acr::Digest>().is_err());
+/// # Ok::<(), acr::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    value: String,
+    colon: usize,
+}
+
+impl Digest {
+    /// Parses and validates a digest; [`Error::InvalidInput`] says what is wrong.
+    pub fn parse(value: &str) -> Result<Self> {
+        let invalid = |why: &str| Error::InvalidInput(format!("{value:?} is not a digest: {why}"));
+        let Some(colon) = value.find(':') else {
+            return Err(invalid("expected `algorithm:encoded`"));
+        };
+        let (algorithm, encoded) = (&value[..colon], &value[colon + 1..]);
+        let component = |c: &str| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        };
+        if !algorithm.split(['+', '.', '_', '-']).all(component) {
+            return Err(invalid(
+                "the algorithm must be lower-case letters and digits",
+            ));
+        }
+        let encoded_ok = !encoded.is_empty()
+            && encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
+        if !encoded_ok {
+            return Err(invalid(
+                "the encoded part must be letters, digits, `=`, `_` or `-`",
+            ));
+        }
+        let hex = |len: usize| {
+            encoded.len() == len
+                && encoded
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        match algorithm {
+            "sha256" if !hex(64) => return Err(invalid("sha256 takes 64 lower-case hex digits")),
+            "sha512" if !hex(128) => return Err(invalid("sha512 takes 128 lower-case hex digits")),
+            _ => {}
+        }
+        Ok(Self {
+            value: value.to_owned(),
+            colon,
+        })
+    }
+
+    /// The algorithm (`sha256`).
+    pub fn algorithm(&self) -> &str {
+        &self.value[..self.colon]
+    }
+
+    /// The encoded hash (hex for `sha256`).
+    pub fn encoded(&self) -> &str {
+        &self.value[self.colon + 1..]
+    }
+
+    /// The whole digest, `algorithm:encoded`.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+}
+
+impl FromStr for Digest {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Self> {
+        Self::parse(value)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.value)
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.value)
+    }
+}
+
+impl AsRef<str> for Digest {
+    fn as_ref(&self) -> &str {
+        &self.value
+    }
+}
+
+/// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub(crate) fn validate_tag(tag: &str) -> Result<()> {
+    let bytes = tag.as_bytes();
+    let valid = matches!(bytes.first(), Some(b) if b.is_ascii_alphanumeric() || *b == b'_')
+        && bytes.len() <= 128
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{tag:?} is not a tag: up to 128 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`"
+        )))
+    }
+}
+
+/// What a manifest is named by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reference {
+    Tag(String),
+    Digest(Digest),
+}
+
+impl Reference {
+    /// A digest when it has the digest's `algorithm:encoded` form (tags cannot hold `:`),
+    /// otherwise a tag.
+    pub(crate) fn parse(value: &str) -> Result<Self> {
+        if value.contains(':') {
+            Digest::parse(value).map(Reference::Digest)
+        } else {
+            validate_tag(value).map(|()| Reference::Tag(value.to_owned()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA256: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn digests_follow_the_oci_grammar() {
+        let digest = Digest::parse(SHA256).unwrap();
+        assert_eq!((digest.algorithm(), digest.encoded().len()), ("sha256", 64));
+        assert_eq!(digest.to_string(), SHA256);
+        for good in [
+            &format!("sha512:{}", "ab".repeat(64)),
+            "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8",
+            "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+        ] {
+            assert!(Digest::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            ":abc",
+            "SHA256:abc",
+            "sha256:ABC",
+            &SHA256.to_uppercase(),
+            &SHA256[..SHA256.len() - 1],
+            &format!("{SHA256}0"),
+            "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0g",
+            "sha256_encoded_stream",
+            "sha+:abc",
+            "sha256:a b",
+            "sha256:abc/def",
+        ] {
+            assert!(
+                matches!(Digest::parse(bad), Err(Error::InvalidInput(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reference_is_a_digest_only_in_digest_form() {
+        assert_eq!(
+            Reference::parse("latest").unwrap(),
+            Reference::Tag("latest".into())
+        );
+        assert_eq!(
+            Reference::parse("v1.2.3_rc-1").unwrap(),
+            Reference::Tag("v1.2.3_rc-1".into())
+        );
+        // The Python SDK's guess (`sha` prefix) calls this a tag; it is a digest.
+        assert!(matches!(
+            Reference::parse(SHA256).unwrap(),
+            Reference::Digest(_)
+        ));
+        // Tags starting with `sha` stay tags.
+        assert_eq!(
+            Reference::parse("sha256").unwrap(),
+            Reference::Tag("sha256".into())
+        );
+        // The grammar admits unregistered algorithms: `v1:2` is a digest, not a tag.
+        assert!(matches!(Reference::parse("v1:2").unwrap(), Reference::Digest(_)));
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            &"t".repeat(129),
+            "sha256:short",
+        ] {
+            assert!(
+                matches!(Reference::parse(bad), Err(Error::InvalidInput(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_strings_never_panic(value in ".*") {
+            let _ = Reference::parse(&value);
+        }
+
+        #[test]
+        fn every_sha256_hex_string_is_a_digest(hex in "[0-9a-f]{64}") {
+            let digest = Digest::parse(&format!("sha256:{hex}")).unwrap();
+            proptest::prop_assert_eq!(digest.encoded(), hex.as_str());
+        }
+    }
+}
