@@ -135,5 +135,9 @@ pub(crate) fn enc(value: &str) -> String {
 
 /// ACR's timestamp format: seven fractional digits and `Z`.
 pub(crate) fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+    // chrono has no seven-digit fraction, so nine are cut to seven (.NET ticks).
+    let mut s = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+    s.truncate(s.len() - 2);
+    s.push('Z');
+    s
 }

@@ -1,5 +1,6 @@
 //! The HTTP server: connections, TLS, fault injection and the access log.
 
+use std::future::Future as _;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -80,7 +81,9 @@ impl Shared {
 /// A response body: whole, or one that fails after its first part (the reset fault).
 pub(crate) enum RespBody {
     Full(Option<Bytes>),
-    FailAfter(Option<Bytes>),
+    /// The pause lets hyper flush the headers and first part before the failure aborts
+    /// the connection; failing at once would abort before anything was written.
+    FailAfter(Option<Bytes>, Option<Pin<Box<tokio::time::Sleep>>>),
 }
 
 impl Body for RespBody {
@@ -89,18 +92,28 @@ impl Body for RespBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = self.get_mut();
         match this {
             RespBody::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            RespBody::FailAfter(data) => match data.take() {
-                Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
-                None => Poll::Ready(Some(Err(std::io::Error::new(
+            RespBody::FailAfter(data, pause) => {
+                if let Some(d) = data.take() {
+                    *pause = Some(Box::pin(tokio::time::sleep(
+                        std::time::Duration::from_millis(20),
+                    )));
+                    return Poll::Ready(Some(Ok(Frame::data(d))));
+                }
+                if let Some(p) = pause
+                    && p.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     "injected fault: connection reset mid-body",
-                )))),
-            },
+                ))))
+            }
         }
     }
 
@@ -112,7 +125,7 @@ impl Body for RespBody {
         match self {
             RespBody::Full(Some(d)) => hyper::body::SizeHint::with_exact(d.len() as u64),
             RespBody::Full(None) => hyper::body::SizeHint::with_exact(0),
-            RespBody::FailAfter(_) => hyper::body::SizeHint::default(),
+            RespBody::FailAfter(..) => hyper::body::SizeHint::default(),
         }
     }
 }
@@ -242,7 +255,7 @@ fn to_hyper(resp: Resp, decision: &Decision, registry_api: bool) -> hyper::Respo
     }
     let response_body = if success && decision.reset {
         builder = builder.header("Content-Length", body.len().to_string());
-        RespBody::FailAfter(Some(body.slice(..body.len() / 2)))
+        RespBody::FailAfter(Some(body.slice(..body.len() / 2)), None)
     } else if success && decision.truncate {
         let cut = body.slice(..body.len() / 2);
         builder = builder.header("Content-Length", cut.len().to_string());
