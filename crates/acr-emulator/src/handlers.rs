@@ -1071,10 +1071,9 @@ fn acr_tags(shared: &Shared, req: &crate::http::Req, name: &str) -> Resp {
 fn acr_tag(shared: &Shared, name: &str, tag: &str, patch: Option<&Bytes>) -> Resp {
     let mut reg = shared.registry();
     let host = shared.tokens.host.clone();
-    let Some(repo) = reg.visible_repo_mut(name) else {
-        return name_unknown(name);
-    };
-    let Some(meta) = repo.tags.get_mut(tag) else {
+    // ACR answers TAG_UNKNOWN whether or not the repository exists (recorded for
+    // `DELETE /acr/v1/does_not_exist/_tags/does_not_exist`).
+    let Some(meta) = reg.visible_repo_mut(name).and_then(|r| r.tags.get_mut(tag)) else {
         return tag_unknown();
     };
     if let Some(body) = patch {
@@ -1099,7 +1098,7 @@ fn acr_delete_tag(shared: &Shared, name: &str, tag: &str) -> Resp {
     let mut reg = shared.registry();
     let now = reg.now();
     let Some(repo) = reg.visible_repo_mut(name) else {
-        return name_unknown(name);
+        return tag_unknown();
     };
     let Some(meta) = repo.tags.get(tag) else {
         return tag_unknown();
@@ -1136,9 +1135,6 @@ fn manifest_json(
         v["os"] = json!(o);
     }
     v["mediaType"] = json!(m.media_type);
-    if let Some(c) = &m.config_media_type {
-        v["configMediaType"] = json!(c);
-    }
     if !tags.is_empty() {
         v["tags"] = json!(tags);
     }

@@ -529,10 +529,10 @@ impl Registry {
         repo_entry.visible = true;
         repo_entry.updated = now;
         let size = body.len() as u64;
+        // Pushing a manifest again (say, under a new tag) leaves its timestamps alone.
         repo_entry
             .manifests
             .entry(digest.clone())
-            .and_modify(|m| m.updated = now)
             .or_insert(ManifestMeta {
                 media_type,
                 size,
