@@ -222,10 +222,14 @@ async fn respond(
         .header("Retry-After", "1")
     } else {
         let need = crate::routes::needs(&route, &req.method);
-        match crate::handlers::authorize(&shared, &req, &need) {
-            Err(challenge) => challenge,
-            Ok(caller) => crate::handlers::handle(&shared, route, &req, &caller),
-        }
+        // A bug in a handler becomes a 500 the test can see, not a dropped connection.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || match crate::handlers::authorize(&shared, &req, &need) {
+                Err(challenge) => challenge,
+                Ok(caller) => crate::handlers::handle(&shared, route, &req, &caller),
+            },
+        ))
+        .unwrap_or_else(|_| error(500, "UNKNOWN", "internal emulator error", None))
     };
     shared.record(req.method.as_str(), &path_and_query, resp.status);
     Ok(to_hyper(resp, &decision, req.path.starts_with("/v2/")))
