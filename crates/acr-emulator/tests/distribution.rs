@@ -1,0 +1,591 @@
+//! The OCI distribution API: base, blobs, uploads, manifests, lists and referrers.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn base_challenges_without_token_and_answers_with_one() {
+    let emu = start().await;
+    let c = client();
+    let resp = c
+        .get(format!("{}/v2/", emu.endpoint()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        header(&resp, "www-authenticate").unwrap(),
+        format!(
+            "Bearer realm=\"http://{0}/oauth2/token\",service=\"{0}\"",
+            emu.host()
+        )
+    );
+    let token = token(&emu, &[]).await;
+    let resp = c
+        .get(format!("{}/v2/", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "docker-distribution-api-version").unwrap(),
+        "registry/2.0"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn chunked_upload_then_download_whole_and_ranged() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "library/app").await;
+    let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let digest = sha256(&data);
+
+    let resp = c
+        .post(format!(
+            "{}/v2/library%2Fapp/blobs/uploads/",
+            emu.endpoint()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "range").unwrap(), "0-0");
+    let uuid = header(&resp, "docker-upload-uuid").unwrap();
+    let location = header(&resp, "location").unwrap();
+    assert!(location.starts_with(&format!(
+        "/v2/library/app/blobs/uploads/{uuid}?_nouploadcache=false&_state="
+    )));
+
+    // First chunk with Content-Range, second without (as the Python SDK sends them).
+    let resp = c
+        .patch(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .header("Content-Range", "0-399")
+        .body(data[..400].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "range").unwrap(), "0-399");
+    let location = header(&resp, "location").unwrap();
+    let resp = c
+        .patch(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .body(data[400..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "range").unwrap(), "0-999");
+    let location = header(&resp, "location").unwrap();
+
+    let resp = c
+        .get(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(header(&resp, "range").unwrap(), "0-999");
+
+    let (path, query) = location.split_once('?').unwrap();
+    let resp = c
+        .put(format!(
+            "{}{path}?digest={}&{query}",
+            emu.endpoint(),
+            digest.replace(':', "%3A")
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(header(&resp, "docker-content-digest").unwrap(), digest);
+    assert_eq!(
+        header(&resp, "location").unwrap(),
+        format!("/v2/library/app/blobs/{digest}")
+    );
+
+    let blob_url = format!("{}/v2/library/app/blobs/{digest}", emu.endpoint());
+    let resp = c.get(&blob_url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..]);
+
+    let resp = c
+        .get(&blob_url)
+        .bearer_auth(&token)
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 206);
+    assert_eq!(header(&resp, "content-range").unwrap(), "bytes 10-19/1000");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[10..20]);
+
+    // A range running past the end is clipped, as the SDKs' 4 MiB chunk requests need.
+    let resp = c
+        .get(&blob_url)
+        .bearer_auth(&token)
+        .header("Range", "bytes=996-4194303")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&resp, "content-range").unwrap(),
+        "bytes 996-999/1000"
+    );
+    let resp = c
+        .get(&blob_url)
+        .bearer_auth(&token)
+        .header("Range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 416);
+
+    let resp = c.head(&blob_url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "content-length").unwrap(), "1000");
+
+    let resp = c
+        .delete(&blob_url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let resp = c.get(&blob_url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(resp).await, "BLOB_UNKNOWN");
+    emu.shutdown().await;
+}
+
+async fn start_upload(emu: &acr_emulator::Emulator, token: &str, repo: &str) -> String {
+    let resp = client()
+        .post(format!("{}/v2/{repo}/blobs/uploads/", emu.endpoint()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    header(&resp, "location").unwrap()
+}
+
+#[tokio::test]
+async fn wrong_digest_is_refused_and_replayed_chunks_are_rejected() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let location = start_upload(&emu, &token, "r").await;
+    let resp = c
+        .patch(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    // Sending the same chunk again with the old _state is what a naive retry does.
+    let resp = c
+        .patch(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(resp).await, "BLOB_UPLOAD_INVALID");
+
+    let location = start_upload(&emu, &token, "r").await;
+    let (path, query) = location.split_once('?').unwrap();
+    let resp = c
+        .put(format!(
+            "{}{path}?digest={}&{query}",
+            emu.endpoint(),
+            sha256(b"other")
+        ))
+        .bearer_auth(&token)
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+
+    // A chunk that does not continue the upload is refused with 416.
+    let location = start_upload(&emu, &token, "r").await;
+    let resp = c
+        .patch(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .header("Content-Range", "5-7")
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 416);
+
+    // Cancelled uploads are gone.
+    let resp = c
+        .delete(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = c
+        .patch(format!("{}{location}", emu.endpoint()))
+        .bearer_auth(&token)
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(resp).await, "BLOB_UPLOAD_UNKNOWN");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn monolithic_upload_and_cross_repository_mount() {
+    let emu = start().await;
+    let c = client();
+    let token = token(
+        &emu,
+        &["repository:src:pull,push", "repository:dst:pull,push"],
+    )
+    .await;
+    let digest = sha256(b"hello");
+    let resp = c
+        .post(format!(
+            "{}/v2/src/blobs/uploads/?digest={digest}",
+            emu.endpoint()
+        ))
+        .bearer_auth(&token)
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(header(&resp, "docker-content-digest").unwrap(), digest);
+
+    let resp = c
+        .post(format!(
+            "{}/v2/src/blobs/uploads/?digest={}",
+            emu.endpoint(),
+            sha256(b"x")
+        ))
+        .bearer_auth(&token)
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    let resp = c
+        .post(format!(
+            "{}/v2/dst/blobs/uploads/?mount={digest}&from=src",
+            emu.endpoint()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        header(&resp, "location").unwrap(),
+        format!("/v2/dst/blobs/{digest}")
+    );
+    let resp = c
+        .get(format!("{}/v2/dst/blobs/{digest}", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"hello");
+
+    // Mounting a blob the source lacks starts an ordinary upload instead.
+    let resp = c
+        .post(format!(
+            "{}/v2/dst/blobs/uploads/?mount={}&from=src",
+            emu.endpoint(),
+            sha256(b"missing")
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    assert!(header(&resp, "docker-upload-uuid").is_some());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn manifests_by_tag_and_digest() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "a/b").await;
+    let config = br#"{"architecture":"arm64","os":"linux"}"#;
+    let config_digest = emu.put_blob("a/b", config.to_vec()).unwrap();
+    let layer_digest = emu.put_blob("a/b", b"layer".to_vec()).unwrap();
+    let manifest = image_manifest((&config_digest, config.len()), &[(&layer_digest, 5)]);
+    let digest = sha256(&manifest);
+    let url = |r: &str| format!("{}/v2/a/b/manifests/{r}", emu.endpoint());
+
+    let resp = c
+        .put(url("v1"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(header(&resp, "docker-content-digest").unwrap(), digest);
+    assert_eq!(
+        header(&resp, "location").unwrap(),
+        format!("/v2/a/b/manifests/{digest}")
+    );
+
+    for reference in ["v1", digest.as_str()] {
+        let resp = c
+            .get(url(reference))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            header(&resp, "content-type").unwrap(),
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(header(&resp, "docker-content-digest").unwrap(), digest);
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), &manifest[..]);
+    }
+    let resp = c.head(url("v1")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "content-length").unwrap(),
+        manifest.len().to_string()
+    );
+
+    // References to blobs the repository lacks are refused.
+    let bad = image_manifest((&sha256(b"nope"), 4), &[]);
+    let resp = c
+        .put(url("bad"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "MANIFEST_BLOB_UNKNOWN");
+
+    // A digest reference must match the body.
+    let resp = c
+        .put(url(&sha256(b"something else")))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+
+    // The 4 MiB limit: exactly 4 MiB would be accepted, one byte more is not.
+    let mut huge = b"{\"schemaVersion\":2,\"pad\":\"".to_vec();
+    huge.resize(4 * 1024 * 1024 - 1, b'x');
+    huge.extend_from_slice(b"\"}");
+    let resp = c
+        .put(url("huge"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
+    let resp = c
+        .delete(url(&digest))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    for reference in ["v1", digest.as_str()] {
+        let resp = c
+            .get(url(reference))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        assert_eq!(error_code(resp).await, "MANIFEST_UNKNOWN");
+    }
+    let resp = c
+        .get(format!("{}/v2/nothere/manifests/v1", emu.endpoint()))
+        .bearer_auth(token_for(&emu, "nothere").await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(resp).await, "NAME_UNKNOWN");
+    emu.shutdown().await;
+}
+
+async fn token_for(emu: &acr_emulator::Emulator, repo: &str) -> String {
+    admin_token(emu, repo).await
+}
+
+fn link_next(resp: &reqwest::Response) -> Option<String> {
+    header(resp, "link")
+}
+
+#[tokio::test]
+async fn tag_list_and_catalog_pages_follow_links() {
+    let emu = start().await;
+    let c = client();
+    for repo in ["r1", "r2", "r3"] {
+        for tag in ["a", "b", "c"] {
+            emu.put_manifest(
+                repo,
+                tag,
+                "application/vnd.oci.image.manifest.v1+json",
+                format!("{{\"t\":\"{tag}\"}}"),
+            )
+            .unwrap();
+        }
+    }
+    let token = token(&emu, &["repository:r2:pull", "registry:catalog:*"]).await;
+    let resp = c
+        .get(format!("{}/v2/r2/tags/list?n=2", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        link_next(&resp).unwrap(),
+        "</v2/r2/tags/list?last=b&n=2>; rel=\"next\""
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"name": "r2", "tags": ["a", "b"]}));
+    let resp = c
+        .get(format!("{}/v2/r2/tags/list?last=b&n=2", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(link_next(&resp).is_none());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["c"]));
+
+    let resp = c
+        .get(format!("{}/v2/_catalog?n=1&last=r1", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        link_next(&resp).unwrap(),
+        "</v2/_catalog?last=r2&n=1>; rel=\"next\""
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"repositories": ["r2"]}));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn referrers_list_manifests_with_a_subject_and_filter_by_artifact_type() {
+    let emu = start().await;
+    let c = client();
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let subject = emu
+        .put_manifest("app", "v1", mt, r#"{"schemaVersion":2}"#)
+        .unwrap();
+    let referrer = |artifact_type: &str| {
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": mt,
+            "artifactType": artifact_type,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
+            "layers": [],
+            "subject": {"mediaType": mt, "digest": subject, "size": 19},
+            "annotations": {"k": artifact_type},
+        }))
+        .unwrap()
+    };
+    let sig = emu
+        .put_manifest(
+            "app",
+            &sha256(&referrer("application/sig")),
+            mt,
+            referrer("application/sig"),
+        )
+        .unwrap();
+    let sbom = emu
+        .put_manifest(
+            "app",
+            &sha256(&referrer("application/sbom")),
+            mt,
+            referrer("application/sbom"),
+        )
+        .unwrap();
+    let token = token(&emu, &["repository:app:pull"]).await;
+
+    let resp = c
+        .get(format!("{}/v2/app/referrers/{subject}", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "content-type").unwrap(),
+        "application/vnd.oci.image.index.v1+json"
+    );
+    assert!(header(&resp, "oci-filters-applied").is_none());
+    let body: Value = resp.json().await.unwrap();
+    let mut digests: Vec<&str> = body["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    digests.sort();
+    let mut expected = vec![sig.as_str(), sbom.as_str()];
+    expected.sort();
+    assert_eq!(digests, expected);
+
+    let resp = c
+        .get(format!(
+            "{}/v2/app/referrers/{subject}?artifactType=application/sbom",
+            emu.endpoint()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&resp, "oci-filters-applied").unwrap(),
+        "artifactType"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(body["manifests"][0]["digest"], json!(sbom));
+    assert_eq!(
+        body["manifests"][0]["artifactType"],
+        json!("application/sbom")
+    );
+    assert_eq!(
+        body["manifests"][0]["annotations"],
+        json!({"k": "application/sbom"})
+    );
+    emu.shutdown().await;
+}
