@@ -1,0 +1,151 @@
+//! The samples in `examples/`, run against the project's test registry.
+
+use std::time::Duration;
+
+use acr::{ArtifactManifestOrder, ContainerRegistryClient, Credential, Error, PropertiesUpdate};
+use acr_emulator::Emulator;
+use futures_util::TryStreamExt as _;
+
+#[path = "../examples/list_repositories.rs"]
+mod list_repositories;
+
+#[path = "../examples/delete_images.rs"]
+mod delete_images;
+
+#[path = "../examples/set_image_properties.rs"]
+mod set_image_properties;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Pushes `count` distinct images tagged `v1`…, a few milliseconds apart so that their
+/// update times order them; returns their digests, oldest first.
+async fn push_images(registry: &Emulator, repository: &str, count: usize) -> Vec<String> {
+    let mut digests = Vec::new();
+    for i in 1..=count {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","image":{i}}}"#);
+        let config_digest = registry
+            .put_blob(repository, config.clone().into_bytes())
+            .unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+            config.len()
+        );
+        digests.push(
+            registry
+                .put_manifest(
+                    repository,
+                    &format!("v{i}"),
+                    OCI_MANIFEST,
+                    manifest.into_bytes(),
+                )
+                .unwrap(),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    digests
+}
+
+async fn registry_and_client() -> (Emulator, ContainerRegistryClient) {
+    let registry = Emulator::builder()
+        .user("admin", "s3cret")
+        .start()
+        .await
+        .unwrap();
+    let client = ContainerRegistryClient::builder(registry.endpoint())
+        .credential(Credential::basic("admin", "s3cret"))
+        .allow_http(true)
+        .build()
+        .unwrap();
+    (registry, client)
+}
+
+#[tokio::test]
+async fn list_repositories_prints_every_repository() {
+    let (registry, client) = registry_and_client().await;
+    push_images(&registry, "library/hello-world", 1).await;
+    push_images(&registry, "tools/busybox", 1).await;
+
+    let names = list_repositories::list_repositories(&client).await.unwrap();
+
+    assert_eq!(names, ["library/hello-world", "tools/busybox"]);
+}
+
+#[tokio::test]
+async fn set_image_properties_locks_the_image() {
+    let (registry, client) = registry_and_client().await;
+    let digests = push_images(&registry, "library/hello-world", 2).await;
+
+    let locked = set_image_properties::set_image_properties(&client, "library/hello-world", "v1")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (locked.digest.as_str(), locked.can_write, locked.can_delete),
+        (digests[0].as_str(), Some(false), Some(false))
+    );
+    let fetched = client
+        .get_manifest_properties("library/hello-world", &digests[0])
+        .await
+        .unwrap();
+    assert_eq!(
+        (fetched.can_write, fetched.can_delete),
+        (Some(false), Some(false))
+    );
+    // The registry now refuses to delete it.
+    let error = client
+        .delete_manifest("library/hello-world", "v1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Service { status: 405, .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_images_keeps_the_three_newest_of_each_repository_even_locked_ones() {
+    let (registry, client) = registry_and_client().await;
+    let hello = push_images(&registry, "library/hello-world", 6).await;
+    let busybox = push_images(&registry, "tools/busybox", 2).await;
+    // The oldest image is locked; the sample unlocks what it deletes.
+    client
+        .update_manifest_properties(
+            "library/hello-world",
+            "v1",
+            &PropertiesUpdate::default().can_delete(false),
+        )
+        .await
+        .unwrap();
+
+    let deleted = delete_images::delete_images(&client).await.unwrap();
+
+    assert_eq!(deleted.len(), 3);
+    for digest in &hello[..3] {
+        assert!(
+            deleted
+                .iter()
+                .any(|r| r.ends_with(&format!("/library/hello-world@{digest}"))),
+            "{digest} not in {deleted:?}"
+        );
+    }
+    let remaining: Vec<String> = client
+        .list_manifest_properties(
+            "library/hello-world",
+            ArtifactManifestOrder::LastUpdatedOnAscending,
+        )
+        .map_ok(|m| m.digest)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(remaining, hello[3..]);
+    let untouched: Vec<_> = client
+        .list_manifest_properties(
+            "tools/busybox",
+            ArtifactManifestOrder::LastUpdatedOnAscending,
+        )
+        .map_ok(|m| m.digest)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(untouched, busybox);
+}
