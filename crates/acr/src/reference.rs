@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use sha2::Digest as _;
+
 use crate::{Error, Result};
 
 /// A content digest, `algorithm:encoded` (`sha256:9f86d0…`), checked against the OCI
@@ -81,6 +83,85 @@ impl Digest {
         &self.value
     }
 }
+
+impl Digest {
+    /// The `sha256:` digest of `bytes`.
+    pub fn sha256(bytes: &[u8]) -> Self {
+        let mut hasher = DigestHasher::sha256();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+
+    /// A hasher for this digest's algorithm, to check content against it while it
+    /// streams; [`Error::InvalidInput`] for an algorithm this crate cannot compute.
+    pub(crate) fn hasher(&self) -> Result<DigestHasher> {
+        match self.algorithm() {
+            "sha256" => Ok(DigestHasher::sha256()),
+            "sha512" => Ok(DigestHasher::Sha512(sha2::Sha512::new())),
+            other => Err(Error::InvalidInput(format!(
+                "cannot verify content against a {other} digest: only sha256 and sha512 are computed"
+            ))),
+        }
+    }
+
+    /// [`Error::DigestMismatch`] unless `actual` is this digest.
+    pub(crate) fn verify(&self, actual: &Digest) -> Result<()> {
+        if self == actual {
+            Ok(())
+        } else {
+            Err(Error::DigestMismatch {
+                expected: self.to_string(),
+                actual: actual.to_string(),
+            })
+        }
+    }
+}
+
+/// A digest computed incrementally, as content streams past.
+#[derive(Clone)]
+pub(crate) enum DigestHasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl DigestHasher {
+    pub(crate) fn sha256() -> Self {
+        Self::Sha256(sha2::Sha256::new())
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Sha256(hasher) => hasher.update(bytes),
+            Self::Sha512(hasher) => hasher.update(bytes),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Digest {
+        let (algorithm, hash) = match self {
+            Self::Sha256(hasher) => ("sha256", hasher.finalize().to_vec()),
+            Self::Sha512(hasher) => ("sha512", hasher.finalize().to_vec()),
+        };
+        let mut value = String::with_capacity(algorithm.len() + 1 + hash.len() * 2);
+        value.push_str(algorithm);
+        value.push(':');
+        for byte in hash {
+            value.push(char::from(HEX[usize::from(byte >> 4)]));
+            value.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        Digest { value, colon: algorithm.len() }
+    }
+}
+
+impl fmt::Debug for DigestHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sha256(_) => "DigestHasher(sha256)",
+            Self::Sha512(_) => "DigestHasher(sha512)",
+        })
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl FromStr for Digest {
     type Err = Error;
@@ -216,6 +297,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn digests_of_known_content() {
+        assert_eq!(
+            Digest::sha256(b"").as_str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let expected = Digest::parse(SHA256).unwrap();
+        assert_eq!(Digest::sha256(b"test"), expected);
+        let mut hasher = expected.hasher().unwrap();
+        hasher.update(b"te");
+        hasher.update(b"st");
+        assert!(expected.verify(&hasher.finish()).is_ok());
+        let error = expected.verify(&Digest::sha256(b"tesT")).unwrap_err();
+        assert!(matches!(error, Error::DigestMismatch { expected: e, .. } if e == SHA256));
+        let sha512 = Digest::parse(&format!("sha512:{}", "0".repeat(128))).unwrap();
+        let mut hasher = sha512.hasher().unwrap();
+        hasher.update(b"abc");
+        assert!(hasher.finish().as_str().starts_with("sha512:ddaf35a193617aba"));
+        assert!(Digest::parse("md5:abc").unwrap().hasher().is_err());
     }
 
     proptest::proptest! {
