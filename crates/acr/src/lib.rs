@@ -43,6 +43,7 @@ struct ReadmeDoctests;
 mod auth;
 #[cfg(feature = "azure-identity")]
 mod azure;
+mod blob;
 mod client;
 mod credential;
 mod error;
@@ -51,6 +52,7 @@ mod models;
 mod names;
 mod pager;
 mod pipeline;
+mod range;
 mod reference;
 mod registry;
 mod retry;
@@ -71,6 +73,10 @@ pub mod fuzzing {
     }
 }
 
+pub use blob::{
+    BlobData, DEFAULT_CHUNK_SIZE, DownloadBlob, DownloadBlobStream, MountOutcome, UploadBlob,
+    UploadBlobResult,
+};
 pub use client::{ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE};
 pub use credential::{AccessToken, Credential, TokenCredential};
 pub use error::{BoxError, Error, Result};

@@ -31,7 +31,7 @@ pub(crate) struct Pipeline {
     pub(crate) endpoint: Url,
     base: String,
     allow_http: bool,
-    retry: RetryOptions,
+    pub(crate) retry: RetryOptions,
     auth: Authenticator,
     user_agent: HeaderValue,
 }
