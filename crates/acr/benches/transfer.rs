@@ -1,0 +1,222 @@
+//! Blob transfer throughput and memory, through the client, against a local registry.
+//!
+//! `cargo bench -p acr --bench transfer` starts a CNCF distribution registry
+//! (`docker-registry`, as `.ci/run` installs it) in a child process on 127.0.0.1, or uses
+//! the one at `ACR_BENCH_REGISTRY`, so that the figures measure this process, the client,
+//! alone. It prints, for each blob size: upload and download MB/s, plain SHA-256 MB/s over
+//! the same bytes, download / hash ratio, and this process's peak RSS during the
+//! transfers. `ACR_BENCH_SIZES_MIB` (default `64,1024`) and `ACR_BENCH_CHUNKS_MIB`
+//! (default `4,8,16`) choose what is measured.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use acr::{BlobData, ContainerRegistryClient};
+use sha2::Digest as _;
+
+const MIB: u64 = 1024 * 1024;
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, with nothing to
+    // measure.
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return;
+    }
+    let list = |name: &str, default: &str| -> Vec<u64> {
+        std::env::var(name)
+            .unwrap_or_else(|_| default.into())
+            .split(',')
+            .map(|n| n.trim().parse().expect("a number of MiB"))
+            .collect()
+    };
+    let sizes = list("ACR_BENCH_SIZES_MIB", "64,1024");
+    let chunks = list("ACR_BENCH_CHUNKS_MIB", "4,8,16");
+
+    let scratch = std::env::temp_dir().join(format!("acr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (endpoint, _registry) = match std::env::var("ACR_BENCH_REGISTRY") {
+        Ok(endpoint) => (endpoint, None),
+        Err(_) => {
+            let registry = Registry::start(&scratch.join("registry"));
+            (registry.endpoint.clone(), Some(registry))
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = ContainerRegistryClient::builder(&endpoint)
+        .allow_http(true)
+        .build()
+        .unwrap();
+    println!("registry: {endpoint}");
+    println!(
+        "{:>8} {:>6} {:>5} {:>10} {:>10} {:>10} {:>9} {:>12}",
+        "size", "chunk", "conc", "upload", "download", "sha256", "dl/hash", "peak RSS"
+    );
+
+    for size in sizes {
+        let file = scratch.join(format!("blob-{size}"));
+        write_content(&file, size * MIB);
+        let hash_rate = hash_rate(&file);
+        for &chunk in &chunks {
+            for concurrency in [1, 4] {
+                reset_peak_rss();
+                let chunk_size = (chunk * MIB) as usize;
+                let (up, down) = runtime.block_on(async {
+                    let started = Instant::now();
+                    let uploaded = client
+                        .upload_blob("bench/blobs", BlobData::file(&file))
+                        .chunk_size(chunk_size)
+                        .await
+                        .unwrap();
+                    let up = started.elapsed();
+                    let started = Instant::now();
+                    let received = client
+                        .download_blob("bench/blobs", &uploaded.digest)
+                        .chunk_size(chunk_size)
+                        .concurrency(concurrency)
+                        .await
+                        .unwrap()
+                        .write_to(&mut tokio::io::sink())
+                        .await
+                        .unwrap();
+                    assert_eq!(received, size * MIB);
+                    let down = started.elapsed();
+                    client
+                        .delete_blob("bench/blobs", &uploaded.digest)
+                        .await
+                        .unwrap();
+                    (up, down)
+                });
+                let download_rate = rate(size * MIB, down);
+                println!(
+                    "{:>5}MiB {:>3}MiB {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>9.2} {:>9.1}MiB",
+                    size,
+                    chunk,
+                    concurrency,
+                    rate(size * MIB, up),
+                    download_rate,
+                    hash_rate,
+                    download_rate / hash_rate,
+                    peak_rss() as f64 / MIB as f64,
+                );
+                std::io::stdout().flush().unwrap();
+            }
+        }
+        std::fs::remove_file(&file).unwrap();
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> f64 {
+    bytes as f64 / 1e6 / elapsed.as_secs_f64()
+}
+
+/// Deterministic content that does not compress.
+fn write_content(path: &Path, len: u64) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut block = vec![0u8; MIB as usize];
+    for _ in 0..len / MIB {
+        for word in block.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        file.write_all(&block).unwrap();
+    }
+    file.flush().unwrap();
+}
+
+/// MB/s of SHA-256 alone over the file's bytes, read as the download would hand them.
+fn hash_rate(path: &Path) -> f64 {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut buffer = vec![0u8; 8 * MIB as usize];
+    let mut hasher = sha2::Sha256::new();
+    let started = Instant::now();
+    let mut total = 0;
+    loop {
+        let n = file.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        total += n as u64;
+    }
+    std::hint::black_box(hasher.finalize());
+    rate(total, started.elapsed())
+}
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or(0)
+}
+
+fn peak_rss() -> u64 {
+    status_kib("VmHWM:") * 1024
+}
+
+/// Lets the peak RSS measure each run on its own (Linux: `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A distribution registry in a child process.
+struct Registry {
+    child: Child,
+    endpoint: String,
+}
+
+impl Registry {
+    fn start(dir: &PathBuf) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.join("storage").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry), or set ACR_BENCH_REGISTRY");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
