@@ -187,6 +187,11 @@ impl Pipeline {
         if !operation.authenticate || !self.is_registry(request.url()) {
             return self.transmit(request).await;
         }
+        // A registry that asked for Basic authentication gets it up front from then on.
+        if let Some(basic) = self.auth.basic_if_asked() {
+            request.headers_mut().insert(AUTHORIZATION, basic);
+            return self.transmit(request).await;
+        }
 
         if let Some(grant) = self
             .auth
@@ -231,7 +236,19 @@ impl Pipeline {
         challenged: reqwest::Response,
     ) -> Result<reqwest::Response> {
         let Some(challenge) = challenge::bearer(challenged.headers()) else {
-            return Ok(challenged);
+            // Registries behind plain Basic authentication (distribution with htpasswd)
+            // take a username and password directly.
+            let Some(basic) = self.auth.answer_basic(challenged.headers()) else {
+                return Ok(challenged);
+            };
+            drop(challenged);
+            let mut request = request;
+            request.headers_mut().insert(AUTHORIZATION, basic);
+            let response = self.transmit(request).await?;
+            if self.is_challenge(&response) {
+                return Err(refused(response).await);
+            }
+            return Ok(response);
         };
         let grant = Grant {
             service: challenge
@@ -475,13 +492,7 @@ impl Operation {
 
     /// Adds Basic authentication (the registry's own token endpoint only).
     pub(crate) fn with_basic(mut self, username: &str, password: &crate::Secret) -> Self {
-        use base64::Engine as _;
-        let encoded = base64::engine::general_purpose::STANDARD
-            .encode(format!("{username}:{}", password.expose()));
-        let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
-            .expect("base64 is a valid header value");
-        value.set_sensitive(true);
-        self.basic = Some(value);
+        self.basic = Some(crate::auth::basic_authorization(username, password));
         self
     }
 

@@ -904,3 +904,44 @@ async fn a_failing_token_service_is_retried_once_over_not_per_attempt() {
         (1, 3)
     );
 }
+
+#[tokio::test]
+async fn a_basic_challenge_is_answered_with_the_password_then_sent_up_front() {
+    let server = MockServer::start_async().await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("admin:hunter2")
+    );
+    let challenged = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(REPO_PATH)
+                .header_missing("authorization");
+            then.status(401)
+                .header("www-authenticate", r#"Basic realm="basic-realm""#);
+        })
+        .await;
+    let answered = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(REPO_PATH)
+                .header("authorization", &basic);
+            then.status(200).json_body(repository_json());
+        })
+        .await;
+    let with_password = client(&server, Credential::basic("admin", "hunter2"));
+    for _ in 0..3 {
+        with_password.get_repository_properties(REPO).await.unwrap();
+    }
+    assert_eq!(
+        (challenged.calls_async().await, answered.calls_async().await),
+        (1, 3)
+    );
+
+    // Without a password there is nothing to answer with.
+    let error = client(&server, Credential::anonymous())
+        .get_repository_properties(REPO)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
+}

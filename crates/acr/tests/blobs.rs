@@ -780,3 +780,26 @@ async fn invalid_input_is_refused_before_any_request() {
     ));
     assert_eq!(any.calls_async().await, 0);
 }
+
+#[tokio::test]
+async fn throttled_and_slow_registries_are_waited_for() {
+    let faults = Faults {
+        seed: 13,
+        throttle_rate: 0.15,
+        delay: Some(std::time::Duration::from_millis(20)),
+        ..Faults::default()
+    };
+    let registry = emulator(faults).await;
+    let client = client_for(registry.endpoint());
+    let data = content(4 * CHUNK + 9);
+    let uploaded = client
+        .upload_blob(REPO, data.clone())
+        .chunk_size(CHUNK)
+        .await
+        .unwrap();
+    assert_eq!(download(&client, &uploaded.digest, 1).await.unwrap(), data);
+    assert!(
+        registry.requests().iter().any(|r| r.status == 429),
+        "the seed should throttle some requests"
+    );
+}

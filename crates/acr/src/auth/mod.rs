@@ -99,6 +99,8 @@ pub(crate) struct Authenticator {
     /// The scope each operation was challenged for, per repository, so that the next call
     /// sends its token up front.
     learned: Mutex<HashMap<(&'static str, Option<String>), Grant>>,
+    /// Set once the registry asked for Basic authentication instead of tokens.
+    basic_asked: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Authenticator {
@@ -118,7 +120,36 @@ impl Authenticator {
             refresh_tokens: Slots::new(),
             access_tokens: Slots::new(),
             learned: Mutex::new(HashMap::new()),
+            basic_asked: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The `Authorization` value for a `Basic` challenge, when the credential is a
+    /// username and password; remembers that the registry wants it.
+    pub(crate) fn answer_basic(&self, headers: &http::HeaderMap) -> Option<http::HeaderValue> {
+        let asks_basic = headers
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .flat_map(|value| challenge::parse(value.as_bytes()))
+            .any(|c| c.scheme.eq_ignore_ascii_case("basic"));
+        let value = self.basic_header().filter(|_| asks_basic)?;
+        self.basic_asked.store(true, Ordering::Relaxed);
+        Some(value)
+    }
+
+    /// The Basic `Authorization` value to send up front, once the registry asked for it.
+    pub(crate) fn basic_if_asked(&self) -> Option<http::HeaderValue> {
+        self.basic_asked
+            .load(Ordering::Relaxed)
+            .then(|| self.basic_header())
+            .flatten()
+    }
+
+    fn basic_header(&self) -> Option<http::HeaderValue> {
+        let Kind::Basic { username, password } = &self.credential else {
+            return None;
+        };
+        Some(basic_authorization(username, password))
     }
 
     pub(crate) fn learned(&self, operation: &'static str, resource: Option<&str>) -> Option<Grant> {
@@ -257,6 +288,17 @@ impl Authenticator {
         *cached = Some(token.clone());
         Ok(token)
     }
+}
+
+/// `Basic base64(username:password)`, marked sensitive so that it is never logged.
+pub(crate) fn basic_authorization(username: &str, password: &Secret) -> http::HeaderValue {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(format!("{username}:{}", password.expose()));
+    let mut value = http::HeaderValue::try_from(format!("Basic {encoded}"))
+        .expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
 }
 
 fn token_body(
