@@ -71,6 +71,25 @@ pub mod fuzzing {
     pub fn jwt_expiry(token: &str) {
         let _ = crate::auth::jwt::expiry(token);
     }
+
+    /// Parses a `Content-Range` value.
+    pub fn content_range(value: &str) {
+        let _ = crate::range::parse_content_range(value);
+    }
+
+    /// Finds the next link in a `Link` value.
+    pub fn next_link(value: &[u8]) {
+        if let Ok(value) = http::HeaderValue::from_bytes(value) {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::LINK, value);
+            let _ = crate::link::next_link(&headers);
+        }
+    }
+
+    /// Parses a tag or digest.
+    pub fn reference(value: &str) {
+        let _ = crate::reference::Reference::parse(value);
+    }
 }
 
 pub use blob::{
