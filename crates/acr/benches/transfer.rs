@@ -53,9 +53,20 @@ fn main() {
         .unwrap();
     println!("registry: {endpoint}");
     println!(
-        "{:>8} {:>6} {:>5} {:>10} {:>10} {:>10} {:>9} {:>12}",
-        "size", "chunk", "conc", "upload", "download", "sha256", "dl/hash", "peak RSS"
+        "{:>8} {:>6} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>10} {:>10}",
+        "size",
+        "chunk",
+        "conc",
+        "upload",
+        "download",
+        "raw GET",
+        "sha256",
+        "dl/hash",
+        "dl/raw",
+        "RSS up",
+        "RSS down"
     );
+    let raw = reqwest::Client::new();
 
     for size in sizes {
         let file = scratch.join(format!("blob-{size}"));
@@ -63,9 +74,9 @@ fn main() {
         let hash_rate = hash_rate(&file);
         for &chunk in &chunks {
             for concurrency in [1, 4] {
-                reset_peak_rss();
                 let chunk_size = (chunk * MIB) as usize;
-                let (up, down) = runtime.block_on(async {
+                let (up, down, raw_get, rss_up, rss_down) = runtime.block_on(async {
+                    reset_peak_rss();
                     let started = Instant::now();
                     let uploaded = client
                         .upload_blob("bench/blobs", BlobData::file(&file))
@@ -73,6 +84,14 @@ fn main() {
                         .await
                         .unwrap();
                     let up = started.elapsed();
+                    let rss_up = peak_rss();
+                    // What the registry can serve: one plain GET, bytes discarded.
+                    let started = Instant::now();
+                    let url = format!("{endpoint}/v2/bench/blobs/blobs/{}", uploaded.digest);
+                    let mut response = raw.get(url).send().await.unwrap();
+                    while response.chunk().await.unwrap().is_some() {}
+                    let raw_get = started.elapsed();
+                    reset_peak_rss();
                     let started = Instant::now();
                     let received = client
                         .download_blob("bench/blobs", &uploaded.digest)
@@ -85,23 +104,29 @@ fn main() {
                         .unwrap();
                     assert_eq!(received, size * MIB);
                     let down = started.elapsed();
+                    let rss_down = peak_rss();
                     client
                         .delete_blob("bench/blobs", &uploaded.digest)
                         .await
                         .unwrap();
-                    (up, down)
+                    (up, down, raw_get, rss_up, rss_down)
                 });
                 let download_rate = rate(size * MIB, down);
+                let raw_rate = rate(size * MIB, raw_get);
+                let mib = |bytes: u64| bytes as f64 / MIB as f64;
                 println!(
-                    "{:>5}MiB {:>3}MiB {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>9.2} {:>9.1}MiB",
+                    "{:>5}MiB {:>3}MiB {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>8.2} {:>8.2} {:>7.1}MiB {:>7.1}MiB",
                     size,
                     chunk,
                     concurrency,
                     rate(size * MIB, up),
                     download_rate,
+                    raw_rate,
                     hash_rate,
                     download_rate / hash_rate,
-                    peak_rss() as f64 / MIB as f64,
+                    download_rate / raw_rate,
+                    mib(rss_up),
+                    mib(rss_down),
                 );
                 std::io::stdout().flush().unwrap();
             }

@@ -93,8 +93,8 @@ pub mod fuzzing {
 }
 
 pub use blob::{
-    BlobData, DEFAULT_CHUNK_SIZE, DownloadBlob, DownloadBlobStream, MountOutcome, UploadBlob,
-    UploadBlobResult,
+    BlobData, DEFAULT_DOWNLOAD_CHUNK_SIZE, DEFAULT_UPLOAD_CHUNK_SIZE, DownloadBlob,
+    DownloadBlobStream, MountOutcome, UploadBlob, UploadBlobResult,
 };
 pub use client::{ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE};
 pub use credential::{AccessToken, Credential, TokenCredential};
