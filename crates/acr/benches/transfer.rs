@@ -4,8 +4,8 @@
 //! (`docker-registry`, as `.ci/run` installs it) in a child process on 127.0.0.1, or uses
 //! the one at `ACR_BENCH_REGISTRY`, so that the figures measure this process, the client,
 //! alone. It prints, for each blob size: upload and download MB/s, plain SHA-256 MB/s over
-//! the same bytes, download / hash ratio, and this process's peak RSS during the
-//! transfers. `ACR_BENCH_SIZES_MIB` (default `64,1024`) and `ACR_BENCH_CHUNKS_MIB`
+//! the same bytes, download / hash and download / plain-GET ratios, and the peak RSS of a
+//! process that did nothing but that upload and download. `ACR_BENCH_SIZES_MIB` (default `64,1024`) and `ACR_BENCH_CHUNKS_MIB`
 //! (default `4,8,16`) choose what is measured.
 
 use std::io::Write as _;
@@ -24,6 +24,15 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
+    match std::env::var("ACR_BENCH_RUN") {
+        Ok(run) => measure(&run),
+        Err(_) => orchestrate(),
+    }
+}
+
+/// Prepares the registry and the content, and measures each configuration in a process of
+/// its own, so that each peak RSS is that configuration's alone.
+fn orchestrate() {
     let list = |name: &str, default: &str| -> Vec<u64> {
         std::env::var(name)
             .unwrap_or_else(|_| default.into())
@@ -43,17 +52,9 @@ fn main() {
             (registry.endpoint.clone(), Some(registry))
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = ContainerRegistryClient::builder(&endpoint)
-        .allow_http(true)
-        .build()
-        .unwrap();
     println!("registry: {endpoint}");
     println!(
-        "{:>8} {:>6} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>10} {:>10}",
+        "{:>8} {:>6} {:>5} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>9}",
         "size",
         "chunk",
         "conc",
@@ -63,77 +64,97 @@ fn main() {
         "sha256",
         "dl/hash",
         "dl/raw",
-        "RSS up",
-        "RSS down"
+        "peak RSS"
     );
-    let raw = reqwest::Client::new();
-
     for size in sizes {
         let file = scratch.join(format!("blob-{size}"));
         write_content(&file, size * MIB);
         let hash_rate = hash_rate(&file);
         for &chunk in &chunks {
             for concurrency in [1, 4] {
-                let chunk_size = (chunk * MIB) as usize;
-                let (up, down, raw_get, rss_up, rss_down) = runtime.block_on(async {
-                    reset_peak_rss();
-                    let started = Instant::now();
-                    let uploaded = client
-                        .upload_blob("bench/blobs", BlobData::file(&file))
-                        .chunk_size(chunk_size)
-                        .await
-                        .unwrap();
-                    let up = started.elapsed();
-                    let rss_up = peak_rss();
-                    // What the registry can serve: one plain GET, bytes discarded.
-                    let started = Instant::now();
-                    let url = format!("{endpoint}/v2/bench/blobs/blobs/{}", uploaded.digest);
-                    let mut response = raw.get(url).send().await.unwrap();
-                    while response.chunk().await.unwrap().is_some() {}
-                    let raw_get = started.elapsed();
-                    reset_peak_rss();
-                    let started = Instant::now();
-                    let received = client
-                        .download_blob("bench/blobs", &uploaded.digest)
-                        .chunk_size(chunk_size)
-                        .concurrency(concurrency)
-                        .await
-                        .unwrap()
-                        .write_to(&mut tokio::io::sink())
-                        .await
-                        .unwrap();
-                    assert_eq!(received, size * MIB);
-                    let down = started.elapsed();
-                    let rss_down = peak_rss();
-                    client
-                        .delete_blob("bench/blobs", &uploaded.digest)
-                        .await
-                        .unwrap();
-                    (up, down, raw_get, rss_up, rss_down)
-                });
-                let download_rate = rate(size * MIB, down);
-                let raw_rate = rate(size * MIB, raw_get);
-                let mib = |bytes: u64| bytes as f64 / MIB as f64;
-                println!(
-                    "{:>5}MiB {:>3}MiB {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>8.2} {:>8.2} {:>7.1}MiB {:>7.1}MiB",
-                    size,
-                    chunk,
-                    concurrency,
-                    rate(size * MIB, up),
-                    download_rate,
-                    raw_rate,
-                    hash_rate,
-                    download_rate / hash_rate,
-                    download_rate / raw_rate,
-                    mib(rss_up),
-                    mib(rss_down),
+                let run = format!(
+                    "{endpoint}|{}|{size}|{chunk}|{concurrency}|{hash_rate}",
+                    file.display()
                 );
-                std::io::stdout().flush().unwrap();
+                let status = Command::new(std::env::current_exe().unwrap())
+                    .env("ACR_BENCH_RUN", run)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
             }
         }
         std::fs::remove_file(&file).unwrap();
     }
     std::fs::remove_dir_all(&scratch).ok();
+}
+
+/// Uploads and downloads one blob with one configuration, and prints a row.
+fn measure(run: &str) {
+    let fields: Vec<&str> = run.split('|').collect();
+    let [endpoint, file, size, chunk, concurrency, hash_rate] = fields[..] else {
+        panic!("ACR_BENCH_RUN: {run}")
+    };
+    let size: u64 = size.parse().unwrap();
+    let chunk: u64 = chunk.parse().unwrap();
+    let concurrency: usize = concurrency.parse().unwrap();
+    let hash_rate: f64 = hash_rate.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = ContainerRegistryClient::builder(endpoint)
+        .allow_http(true)
+        .build()
+        .unwrap();
+    let chunk_size = (chunk * MIB) as usize;
+    let (up, down, raw_get) = runtime.block_on(async {
+        let started = Instant::now();
+        let uploaded = client
+            .upload_blob("bench/blobs", BlobData::file(file))
+            .chunk_size(chunk_size)
+            .await
+            .unwrap();
+        let up = started.elapsed();
+        // What the registry can serve: one plain GET, bytes discarded.
+        let started = Instant::now();
+        let url = format!("{endpoint}/v2/bench/blobs/blobs/{}", uploaded.digest);
+        let mut response = reqwest::get(url).await.unwrap();
+        while response.chunk().await.unwrap().is_some() {}
+        let raw_get = started.elapsed();
+        let started = Instant::now();
+        let received = client
+            .download_blob("bench/blobs", &uploaded.digest)
+            .chunk_size(chunk_size)
+            .concurrency(concurrency)
+            .await
+            .unwrap()
+            .write_to(&mut tokio::io::sink())
+            .await
+            .unwrap();
+        assert_eq!(received, size * MIB);
+        let down = started.elapsed();
+        client
+            .delete_blob("bench/blobs", &uploaded.digest)
+            .await
+            .unwrap();
+        (up, down, raw_get)
+    });
+    let download_rate = rate(size * MIB, down);
+    let raw_rate = rate(size * MIB, raw_get);
+    println!(
+        "{:>5}MiB {:>3}MiB {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>8.2} {:>8.2} {:>6.1}MiB",
+        size,
+        chunk,
+        concurrency,
+        rate(size * MIB, up),
+        download_rate,
+        raw_rate,
+        hash_rate,
+        download_rate / hash_rate,
+        download_rate / raw_rate,
+        peak_rss() as f64 / MIB as f64,
+    );
+    std::io::stdout().flush().unwrap();
 }
 
 fn rate(bytes: u64, elapsed: Duration) -> f64 {
@@ -189,11 +210,6 @@ fn status_kib(field: &str) -> u64 {
 
 fn peak_rss() -> u64 {
     status_kib("VmHWM:") * 1024
-}
-
-/// Lets the peak RSS measure each run on its own (Linux: `clear_refs` 5).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// A distribution registry in a child process.

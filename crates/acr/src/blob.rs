@@ -1,7 +1,7 @@
 //! Blob content: chunked uploads and ranged downloads, digest-checked as the bytes pass.
 
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future as _, IntoFuture};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -567,7 +567,8 @@ impl DownloadBlob<'_> {
 
         Ok(DownloadBlobStream {
             inner: first.chain(rest).boxed(),
-            hasher: Some(hasher),
+            verifier: Verifier::new(hasher, total),
+            pending: None,
             expected: self.digest,
             received: 0,
             total,
@@ -708,7 +709,9 @@ impl Fetcher {
 /// so no unverified byte passes for verified.
 pub struct DownloadBlobStream {
     inner: BoxStream<'static, Result<Bytes>>,
-    hasher: Option<DigestHasher>,
+    verifier: Verifier,
+    /// A piece received, waiting for room in the hashing thread's queue.
+    pending: Option<Bytes>,
     expected: Digest,
     received: u64,
     total: Option<u64>,
@@ -783,47 +786,130 @@ fn write_error(error: io::Error) -> Error {
     Error::InvalidInput(format!("the blob could not be written: {error}"))
 }
 
+/// Hashes a download's bytes. Large blobs are hashed on a blocking thread while the
+/// next bytes arrive, so that the digest costs no throughput while a core is free; the
+/// queue between them is bounded, so a slow hash slows the download rather than
+/// buffering it.
+enum Verifier {
+    Inline(DigestHasher),
+    Background {
+        queue: tokio_util::sync::PollSender<Bytes>,
+        digest: tokio::sync::oneshot::Receiver<Digest>,
+    },
+    Finishing(tokio::sync::oneshot::Receiver<Digest>),
+    Done,
+}
+
+/// Below this size a thread costs more than it saves.
+const BACKGROUND_HASHING_FROM: u64 = 4 * 1024 * 1024;
+/// Pieces (as the connection hands them, tens of KiB) queued for the hashing thread.
+const HASHING_QUEUE: usize = 64;
+
+impl Verifier {
+    fn new(mut hasher: DigestHasher, total: Option<u64>) -> Self {
+        if total.is_some_and(|t| t < BACKGROUND_HASHING_FROM) {
+            return Self::Inline(hasher);
+        }
+        let (queue, mut pieces) = tokio::sync::mpsc::channel::<Bytes>(HASHING_QUEUE);
+        let (done, digest) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            while let Some(piece) = pieces.blocking_recv() {
+                hasher.update(&piece);
+            }
+            let _ = done.send(hasher.finish());
+        });
+        Self::Background {
+            queue: tokio_util::sync::PollSender::new(queue),
+            digest,
+        }
+    }
+}
+
+impl DownloadBlobStream {
+    fn fail(&mut self, error: Error) -> Poll<Option<Result<Bytes>>> {
+        self.verifier = Verifier::Done;
+        self.pending = None;
+        Poll::Ready(Some(Err(error)))
+    }
+}
+
 impl Stream for DownloadBlobStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.hasher.is_none() {
-            return Poll::Ready(None);
-        }
-        match self.inner.poll_next_unpin(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(piece))) => {
-                let this = &mut *self;
-                this.received += piece.len() as u64;
-                if this.total.is_some_and(|total| this.received > total) {
-                    this.hasher = None;
-                    return Poll::Ready(Some(Err(Error::Protocol(
-                        "the blob is longer than the registry said".into(),
-                    ))));
+        let this = &mut *self;
+        loop {
+            if let Some(piece) = this.pending.take() {
+                match &mut this.verifier {
+                    Verifier::Inline(hasher) => hasher.update(&piece),
+                    Verifier::Background { queue, .. } => match queue.poll_reserve(cx) {
+                        Poll::Pending => {
+                            this.pending = Some(piece);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Ok(())) => {
+                            if queue.send_item(piece.clone()).is_err() {
+                                return this
+                                    .fail(Error::Transport("the hashing thread stopped".into()));
+                            }
+                        }
+                        Poll::Ready(Err(_)) => {
+                            return this
+                                .fail(Error::Transport("the hashing thread stopped".into()));
+                        }
+                    },
+                    Verifier::Finishing(_) | Verifier::Done => return Poll::Ready(None),
                 }
-                if let Some(hasher) = this.hasher.as_mut() {
-                    hasher.update(&piece);
-                }
-                if let Some(progress) = &this.progress {
-                    progress(this.received, this.total);
-                }
-                Poll::Ready(Some(Ok(piece)))
+                return Poll::Ready(Some(Ok(piece)));
             }
-            Poll::Ready(Some(Err(error))) => {
-                self.hasher = None;
-                Poll::Ready(Some(Err(error)))
-            }
-            Poll::Ready(None) => {
-                let hasher = self.hasher.take().expect("checked above");
-                if let Some(total) = self.total.filter(|total| *total != self.received) {
-                    return Poll::Ready(Some(Err(Error::Protocol(format!(
-                        "the blob ended after {} of {total} bytes",
-                        self.received
-                    )))));
+            match &mut this.verifier {
+                Verifier::Done => return Poll::Ready(None),
+                Verifier::Finishing(digest) => {
+                    let outcome = match Pin::new(digest).poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(actual)) => this.expected.verify(&actual),
+                        Poll::Ready(Err(_)) => {
+                            Err(Error::Transport("the hashing thread stopped".into()))
+                        }
+                    };
+                    this.verifier = Verifier::Done;
+                    return Poll::Ready(outcome.err().map(Err));
                 }
-                match self.expected.verify(&hasher.finish()) {
-                    Ok(()) => Poll::Ready(None),
-                    Err(error) => Poll::Ready(Some(Err(error))),
+                Verifier::Inline(_) | Verifier::Background { .. } => {}
+            }
+            match this.inner.poll_next_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(piece))) => {
+                    this.received += piece.len() as u64;
+                    if this.total.is_some_and(|total| this.received > total) {
+                        return this.fail(Error::Protocol(
+                            "the blob is longer than the registry said".into(),
+                        ));
+                    }
+                    if let Some(progress) = &this.progress {
+                        progress(this.received, this.total);
+                    }
+                    this.pending = Some(piece);
+                }
+                Poll::Ready(Some(Err(error))) => return this.fail(error),
+                Poll::Ready(None) => {
+                    if let Some(total) = this.total.filter(|total| *total != this.received) {
+                        let error = Error::Protocol(format!(
+                            "the blob ended after {} of {total} bytes",
+                            this.received
+                        ));
+                        return this.fail(error);
+                    }
+                    this.verifier = match std::mem::replace(&mut this.verifier, Verifier::Done) {
+                        Verifier::Inline(hasher) => {
+                            return Poll::Ready(
+                                this.expected.verify(&hasher.finish()).err().map(Err),
+                            );
+                        }
+                        // Closing the queue lets the thread finish the digest.
+                        Verifier::Background { digest, .. } => Verifier::Finishing(digest),
+                        other => other,
+                    };
                 }
             }
         }

@@ -803,3 +803,44 @@ async fn throttled_and_slow_registries_are_waited_for() {
         "the seed should throttle some requests"
     );
 }
+
+/// Blobs from 4 MiB on are hashed on a thread of their own while the bytes arrive.
+#[tokio::test]
+async fn large_blobs_are_verified_too() {
+    let data = content(6 * 1024 * 1024 + 5);
+    let digest = Digest::sha256(&data);
+    let registry = emulator(Faults::default()).await;
+    registry.put_blob(REPO, data.clone()).unwrap();
+    let client = client_for(registry.endpoint());
+    for concurrency in [1, 3] {
+        let pieces: Vec<Bytes> = client
+            .download_blob(REPO, &digest)
+            .chunk_size(1024 * 1024)
+            .concurrency(concurrency)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(pieces.concat() == data);
+    }
+
+    let corrupt = emulator(Faults {
+        seed: 1,
+        flip_byte_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    corrupt.put_blob(REPO, data.clone()).unwrap();
+    let client = client_for(corrupt.endpoint());
+    let outcome: acr::Result<Vec<Bytes>> = client
+        .download_blob(REPO, &digest)
+        .await
+        .unwrap()
+        .try_collect()
+        .await;
+    assert!(
+        matches!(outcome, Err(Error::DigestMismatch { .. })),
+        "{outcome:?}"
+    );
+}
