@@ -148,7 +148,10 @@ impl DigestHasher {
             value.push(char::from(HEX[usize::from(byte >> 4)]));
             value.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
-        Digest { value, colon: algorithm.len() }
+        Digest {
+            value,
+            colon: algorithm.len(),
+        }
     }
 }
 
@@ -316,7 +319,12 @@ mod tests {
         let sha512 = Digest::parse(&format!("sha512:{}", "0".repeat(128))).unwrap();
         let mut hasher = sha512.hasher().unwrap();
         hasher.update(b"abc");
-        assert!(hasher.finish().as_str().starts_with("sha512:ddaf35a193617aba"));
+        assert!(
+            hasher
+                .finish()
+                .as_str()
+                .starts_with("sha512:ddaf35a193617aba")
+        );
         assert!(Digest::parse("md5:abc").unwrap().hasher().is_err());
     }
 
