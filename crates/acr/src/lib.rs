@@ -48,6 +48,7 @@ mod client;
 mod credential;
 mod error;
 mod link;
+mod manifest;
 mod models;
 mod names;
 mod pager;
@@ -99,6 +100,11 @@ pub use blob::{
 pub use client::{ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE};
 pub use credential::{AccessToken, Credential, TokenCredential};
 pub use error::{BoxError, Error, Result};
+pub use manifest::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, GetManifestResult, ImageIndex,
+    ImageManifest, MAX_MANIFEST_SIZE, ManifestBody, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST, Platform,
+    SetManifest,
+};
 pub use models::{
     ArtifactArchitecture, ArtifactManifestOrder, ArtifactManifestPlatform,
     ArtifactManifestProperties, ArtifactOperatingSystem, ArtifactTagOrder, ArtifactTagProperties,
