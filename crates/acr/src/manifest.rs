@@ -340,14 +340,53 @@ impl SetManifest<'_> {
                 response.status()
             )));
         }
-        match announced_digest(response.headers())? {
+        let subject_indexed = response.headers().contains_key("oci-subject");
+        let digest = match announced_digest(response.headers())? {
             Some(announced) => {
                 announced.verify(&digest_in(&announced, &bytes)?)?;
-                Ok(announced)
+                announced
             }
-            None => Ok(digest),
+            None => digest,
+        };
+        // A registry without the referrers API leaves the referrers index to the client
+        // (OCI distribution spec, "Pushing Manifests with Subject").
+        let referrer = (!subject_indexed)
+            .then(|| referrer_of(&bytes, &digest, media_type))
+            .flatten();
+        if let Some((subject, referrer)) = referrer {
+            self.client
+                .add_to_referrers_tag(self.repository, &subject, referrer)
+                .await?;
         }
+        Ok(digest)
     }
+}
+
+/// For a manifest with a `subject`: that subject's digest and the descriptor that lists
+/// the manifest among its referrers.
+fn referrer_of(
+    bytes: &[u8],
+    digest: &Digest,
+    media_type: &str,
+) -> Option<(Digest, serde_json::Value)> {
+    let manifest: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let subject = Digest::parse(manifest.get("subject")?.get("digest")?.as_str()?).ok()?;
+    let artifact_type = manifest
+        .get("artifactType")
+        .or_else(|| manifest.get("config")?.get("mediaType"))
+        .cloned();
+    let mut descriptor = serde_json::json!({
+        "mediaType": media_type,
+        "digest": digest.as_str(),
+        "size": bytes.len(),
+    });
+    if let Some(artifact_type) = artifact_type {
+        descriptor["artifactType"] = artifact_type;
+    }
+    if let Some(annotations) = manifest.get("annotations") {
+        descriptor["annotations"] = annotations.clone();
+    }
+    Some((subject, descriptor))
 }
 
 impl<'a> IntoFuture for SetManifest<'a> {
@@ -630,6 +669,56 @@ impl ContainerRegistryClient {
                 )));
             }
         }
+    }
+
+    /// Adds `referrer` to the index tagged `<alg>-<encoded>` of `subject`, creating it.
+    /// Two clients doing this at once may lose one entry; the spec accepts that race.
+    async fn add_to_referrers_tag(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        referrer: serde_json::Value,
+    ) -> Result<()> {
+        let tag = referrers_tag(subject);
+        let mut index = match self.get_manifest(repository, &tag).await {
+            Ok(existing) => {
+                serde_json::from_slice::<serde_json::Value>(&existing.bytes).map_err(|e| {
+                    Error::Protocol(format!("the referrers index {tag} is not JSON: {e}"))
+                })?
+            }
+            Err(Error::NotFound { .. }) => serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_IMAGE_INDEX,
+                "manifests": [],
+            }),
+            Err(error) => return Err(error),
+        };
+        let Some(manifests) = index
+            .as_object_mut()
+            .map(|index| {
+                index
+                    .entry("manifests")
+                    .or_insert_with(|| serde_json::json!([]))
+            })
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            return Err(Error::Protocol(format!(
+                "the referrers index {tag} is not an image index"
+            )));
+        };
+        if manifests
+            .iter()
+            .any(|m| m.get("digest") == referrer.get("digest"))
+        {
+            return Ok(());
+        }
+        manifests.push(referrer);
+        let body = serde_json::to_vec(&index).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        self.set_manifest(repository, body)
+            .tag(&tag)
+            .media_type(OCI_IMAGE_INDEX)
+            .await?;
+        Ok(())
     }
 
     async fn referrers_by_tag(

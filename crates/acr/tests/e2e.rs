@@ -181,6 +181,138 @@ async fn missing_blobs(client: &ContainerRegistryClient) {
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
 }
 
+/// An image pushed by tag, read back by tag and by digest, then deleted by digest.
+async fn manifests_by_tag_and_by_digest(client: &ContainerRegistryClient) {
+    let repository = repository("manifests");
+    let config = client
+        .upload_blob(
+            &repository,
+            br#"{"architecture":"arm64","os":"linux"}"#.to_vec(),
+        )
+        .await
+        .unwrap();
+    let layer = client
+        .upload_blob(&repository, content(70_000, 5))
+        .await
+        .unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}]}}"#,
+        config.digest, config.size, layer.digest, layer.size
+    );
+    let digest = client
+        .set_manifest(&repository, manifest.clone().into_bytes())
+        .tag("v1")
+        .await
+        .unwrap();
+    assert_eq!(digest, Digest::sha256(manifest.as_bytes()));
+
+    for reference in ["v1", digest.as_str()] {
+        let got = client.get_manifest(&repository, reference).await.unwrap();
+        assert_eq!(got.digest, digest, "{reference}");
+        assert_eq!(got.media_type, "application/vnd.oci.image.manifest.v1+json");
+        assert_eq!(got.bytes, manifest.as_bytes(), "the exact bytes sent");
+        let image = got.image_manifest().unwrap();
+        assert_eq!(
+            (image.config.digest.clone(), image.layers[0].digest.clone()),
+            (config.digest.clone(), layer.digest.clone())
+        );
+    }
+
+    // Without a tag, the reference is the digest of the bytes.
+    let by_digest = manifest.replacen('{', r#"{"annotations":{"pushed":"by digest"},"#, 1);
+    let second = client
+        .set_manifest(&repository, by_digest.clone().into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(second, Digest::sha256(by_digest.as_bytes()));
+    assert_eq!(
+        client
+            .get_manifest(&repository, second.as_str())
+            .await
+            .unwrap()
+            .bytes,
+        by_digest.as_bytes()
+    );
+
+    client
+        .delete_manifest(&repository, digest.as_str())
+        .await
+        .unwrap();
+    let error = client
+        .get_manifest(&repository, digest.as_str())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+    let error = client.get_manifest(&repository, "v1").await.unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+}
+
+/// Referrers: the emulator has the OCI 1.1 API; distribution 2.8 has not, so there the
+/// client keeps the `<alg>-<encoded>` tag index itself and reads it back.
+async fn referrers(client: &ContainerRegistryClient) {
+    let repository = repository("referrers");
+    let config = client
+        .upload_blob(&repository, b"{}".to_vec())
+        .await
+        .unwrap();
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},"layers":[]}}"#,
+        config.digest
+    );
+    let image_digest = client
+        .set_manifest(&repository, image.clone().into_bytes())
+        .tag("v1")
+        .await
+        .unwrap();
+    assert!(
+        client
+            .list_referrers(&repository, &image_digest, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut pushed = Vec::new();
+    for kind in [
+        "application/vnd.example.sbom",
+        "application/vnd.example.signature",
+    ] {
+        let artifact = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"{kind}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{image_digest}","size":{}}}}}"#,
+            config.digest,
+            image.len()
+        );
+        pushed.push(
+            client
+                .set_manifest(&repository, artifact.into_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+
+    let all = client
+        .list_referrers(&repository, &image_digest, None)
+        .await
+        .unwrap();
+    let mut digests: Vec<_> = all.iter().map(|d| d.digest.clone()).collect();
+    digests.sort();
+    pushed.sort();
+    assert_eq!(digests, pushed);
+    let sboms = client
+        .list_referrers(
+            &repository,
+            &image_digest,
+            Some("application/vnd.example.sbom"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sboms.len(), 1);
+    assert_eq!(
+        sboms[0].artifact_type.as_deref(),
+        Some("application/vnd.example.sbom")
+    );
+}
+
 macro_rules! on_both_registries {
     ($($name:ident),* $(,)?) => {
         mod emulator_registry {
@@ -210,5 +342,7 @@ on_both_registries!(
     blobs_of_several_sizes,
     streamed_sources,
     mounts,
-    missing_blobs
+    missing_blobs,
+    manifests_by_tag_and_by_digest,
+    referrers
 );

@@ -15,6 +15,18 @@ mod delete_images;
 #[path = "../examples/set_image_properties.rs"]
 mod set_image_properties;
 
+#[path = "../examples/upload_image.rs"]
+mod upload_image;
+
+#[path = "../examples/download_image.rs"]
+mod download_image;
+
+#[path = "../examples/delete_manifest.rs"]
+mod delete_manifest;
+
+#[path = "../examples/delete_blobs.rs"]
+mod delete_blobs;
+
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Pushes `count` distinct images tagged `v1`…, a few milliseconds apart so that their
@@ -148,4 +160,53 @@ async fn delete_images_keeps_the_three_newest_of_each_repository_even_locked_one
         .await
         .unwrap();
     assert_eq!(untouched, busybox);
+}
+
+#[tokio::test]
+async fn upload_download_and_delete_an_image() {
+    let (registry, client) = registry_and_client().await;
+    let pushed = upload_image::upload_image(&client, "library/hello-world", "latest")
+        .await
+        .unwrap();
+
+    let directory = std::env::temp_dir().join(format!("acr-sample-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let files =
+        download_image::download_image(&client, "library/hello-world", "latest", &directory)
+            .await
+            .unwrap();
+    assert_eq!(files.len(), 2);
+    let manifest = std::fs::read(directory.join("manifest.json")).unwrap();
+    assert_eq!(acr::Digest::sha256(&manifest), pushed);
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            acr::Digest::sha256(&std::fs::read(file).unwrap()).encoded(),
+            name
+        );
+    }
+    std::fs::remove_dir_all(&directory).unwrap();
+
+    let blobs = delete_blobs::delete_blobs(&client, "library/hello-world", "latest")
+        .await
+        .unwrap();
+    for blob in &blobs {
+        assert_eq!(
+            client
+                .blob_exists("library/hello-world", blob)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let deleted = delete_manifest::delete_manifest(&client, "library/hello-world", "latest")
+        .await
+        .unwrap();
+    assert_eq!(deleted, pushed);
+    let error = client
+        .get_manifest("library/hello-world", "latest")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+    drop(registry);
 }
