@@ -36,7 +36,7 @@
 //! exposing its types.
 
 // The README's examples compile as doc tests of this crate.
-#[cfg(all(doctest, feature = "azure-identity"))]
+#[cfg(all(doctest, feature = "azure-identity", feature = "blocking"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
@@ -44,6 +44,8 @@ mod auth;
 #[cfg(feature = "azure-identity")]
 mod azure;
 mod blob;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 mod client;
 mod credential;
 mod error;

@@ -15,6 +15,15 @@ mod delete_images;
 #[path = "../examples/set_image_properties.rs"]
 mod set_image_properties;
 
+#[path = "../examples/list_tags.rs"]
+mod list_tags;
+
+#[path = "../examples/delete_tags.rs"]
+mod delete_tags;
+
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
 #[path = "../examples/upload_image.rs"]
 mod upload_image;
 
@@ -209,4 +218,72 @@ async fn upload_download_and_delete_an_image() {
         .unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
     drop(registry);
+}
+
+#[tokio::test]
+async fn the_quickstart_tour_leaves_the_registry_as_it_found_it() {
+    let (registry, client) = registry_and_client().await;
+    quickstart::tour(&client).await.unwrap();
+    let names: Vec<String> = client.list_repository_names().try_collect().await.unwrap();
+    assert!(names.is_empty(), "{names:?}");
+    let methods: Vec<String> = registry
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    for method in ["POST", "PUT", "PATCH", "GET", "DELETE"] {
+        assert!(
+            methods.iter().any(|m| m == method),
+            "no {method} in the tour"
+        );
+    }
+}
+
+#[tokio::test]
+async fn list_tags_reads_anonymously() {
+    let registry = Emulator::builder()
+        .anonymous_pull(true)
+        .start()
+        .await
+        .unwrap();
+    let digests = push_images(&registry, "library/hello-world", 1).await;
+    registry
+        .tag("library/hello-world", "latest", &digests[0])
+        .unwrap();
+    let anonymous = ContainerRegistryClient::builder(registry.endpoint())
+        .allow_http(true)
+        .build()
+        .unwrap();
+    let mut tags = list_tags::list_tags(&anonymous, "library/hello-world", "latest")
+        .await
+        .unwrap();
+    tags.sort();
+    assert_eq!(tags, ["latest", "v1"]);
+}
+
+#[tokio::test]
+async fn delete_tags_keeps_the_three_newest_tags() {
+    let (registry, client) = registry_and_client().await;
+    let digests = push_images(&registry, "library/hello-world", 1).await;
+    for i in 2..=5 {
+        registry
+            .tag("library/hello-world", &format!("t{i}"), &digests[0])
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deleted = delete_tags::delete_tags(&client).await.unwrap();
+    assert_eq!(
+        deleted,
+        ["library/hello-world:t2", "library/hello-world:v1"]
+    );
+    let left: Vec<String> = client
+        .list_tag_properties(
+            "library/hello-world",
+            acr::ArtifactTagOrder::LastUpdatedOnAscending,
+        )
+        .map_ok(|t| t.name)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(left, ["t3", "t4", "t5"]);
 }
