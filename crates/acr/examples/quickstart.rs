@@ -6,13 +6,18 @@
 //! ```
 //!
 //! Without `CONTAINERREGISTRY_ENDPOINT`, the tour runs against the project's test
-//! registry, started in this process. With it, against that registry, authenticated by
+//! registry, started in this process. With it, against that registry, authenticated by an
+//! Azure AD service principal (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`),
 //! `CONTAINERREGISTRY_USERNAME`/`CONTAINERREGISTRY_PASSWORD`, or
 //! `CONTAINERREGISTRY_REFRESH_TOKEN` (what `az acr login --expose-token` prints), else
 //! anonymously.
 
 #[cfg(not(test))]
 use acr::Credential;
+
+// The tests include this file as a module and bring their own registry.
+#[cfg(not(test))]
+mod common;
 use acr::{
     ArtifactManifestOrder, ArtifactTagOrder, ContainerRegistryClient, ManifestBody,
     PropertiesUpdate,
@@ -25,24 +30,7 @@ const REPOSITORY: &str = "quickstart/hello";
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, _registry) = match std::env::var("CONTAINERREGISTRY_ENDPOINT") {
-        Ok(endpoint) => {
-            let credential = match (
-                std::env::var("CONTAINERREGISTRY_USERNAME"),
-                std::env::var("CONTAINERREGISTRY_PASSWORD"),
-                std::env::var("CONTAINERREGISTRY_REFRESH_TOKEN"),
-            ) {
-                (Ok(username), Ok(password), _) => Credential::basic(username, password),
-                (_, _, Ok(token)) => Credential::refresh_token(token),
-                _ => Credential::anonymous(),
-            };
-            let loopback = endpoint.starts_with("http://127.0.0.1")
-                || endpoint.starts_with("http://localhost");
-            let client = ContainerRegistryClient::builder(endpoint)
-                .credential(credential)
-                .allow_http(loopback)
-                .build()?;
-            (client, None)
-        }
+        Ok(_) => (common::client_from_env()?, None),
         Err(_) => {
             let registry = acr_emulator::Emulator::builder()
                 .user("demo", "demo-password")
