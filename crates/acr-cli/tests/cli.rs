@@ -460,6 +460,39 @@ async fn manifests_go_up_and_come_down_byte_for_byte() {
     assert_eq!(by_digest["mediaType"], json!(OCI_MANIFEST));
     assert_eq!(by_digest["manifest"]["schemaVersion"], json!(2));
 
+    // A signature-like artifact whose subject is that manifest is listed as its referrer.
+    let subject = descriptor(OCI_MANIFEST, manifest.as_bytes());
+    let referrer = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.signature",
+        "config": descriptor("application/vnd.oci.empty.v1+json", &config),
+        "layers": [],
+        "subject": subject,
+    }))
+    .unwrap();
+    std::fs::write(&file, &referrer).unwrap();
+    acr.run(&["manifest", "put", &repo, file.to_str().unwrap()])
+        .await
+        .ok();
+    let referrers = acr
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&["referrers", &repo, &sha256(manifest.as_bytes())])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        referrers[0]["digest"],
+        json!(sha256(&referrer)),
+        "{referrers}"
+    );
+    assert_eq!(
+        referrers[0]["artifactType"],
+        json!("application/vnd.example.signature")
+    );
+
     acr.run(&["manifest", "delete", &repo, "v1"]).await.ok();
     let gone = acr.run(&["manifest", "get", &repo, "v1"]).await;
     assert_eq!(gone.code, 3, "{gone:?}");
@@ -630,4 +663,91 @@ async fn http_is_refused_without_allow_http() {
     let run = acr.run(&["repo", "ls"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("http"), "{run:?}");
+}
+
+/// A stand-in for Azure AD's token endpoint: answers each client credentials request
+/// with `token` when the form carries `secret`, else with AAD's error body.
+async fn fake_azure_ad(secret: &'static str, token: &'static str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0; 4096];
+            // Headers, then as much body as Content-Length says.
+            let complete = |request: &[u8]| {
+                let text = String::from_utf8_lossy(request);
+                let (head, body) = text.split_once("\r\n\r\n")?;
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                (body.len() >= length).then(|| body.to_owned())
+            };
+            let body = loop {
+                let read = stream.read(&mut buffer).await.unwrap_or(0);
+                if read == 0 {
+                    break None;
+                }
+                request.extend_from_slice(&buffer[..read]);
+                if let Some(body) = complete(&request) {
+                    break Some(body);
+                }
+            };
+            let Some(body) = body else { continue };
+            let granted = body.contains("grant_type=client_credentials")
+                && body.contains(&format!("client_secret={secret}"));
+            let (status, json) = if granted {
+                (
+                    "200 OK",
+                    json!({ "token_type": "Bearer", "expires_in": 3600, "access_token": token }),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    json!({ "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided." }),
+                )
+            };
+            let json = json.to_string();
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+                json.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    endpoint
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_azure_ad_service_principal_signs_in_from_the_environment() {
+    let registry = Emulator::builder()
+        .aad_check(|token| token == "aad-access-token")
+        .start()
+        .await
+        .unwrap();
+    let authority = fake_azure_ad("the-client-secret", "aad-access-token").await;
+    let principal = |secret: &str| {
+        Acr::new(registry.endpoint())
+            .env("AZURE_AUTHORITY_HOST", &authority)
+            .env("AZURE_TENANT_ID", "tenant")
+            .env("AZURE_CLIENT_ID", "client")
+            .env("AZURE_CLIENT_SECRET", secret)
+    };
+    let repo = repository("aad");
+    let layout = Layout::image("v1", false);
+    principal("the-client-secret")
+        .run(&["push", &format!("{repo}:v1"), layout.path()])
+        .await
+        .ok();
+
+    let refused = principal("a-wrong-secret").run(&["repo", "ls"]).await;
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(refused.stderr.contains("AADSTS7000215"), "{refused:?}");
+    assert!(!refused.stderr.contains("a-wrong-secret"), "{refused:?}");
 }
