@@ -1,0 +1,81 @@
+//! `acr`: a command-line tool for Azure Container Registry and OCI distribution
+//! registries, built on the `acr` crate. `acr --help` describes the commands.
+
+mod cli;
+mod client;
+mod commands;
+mod error;
+mod layout;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser as _};
+
+use crate::cli::{Cli, Command};
+use crate::error::CliResult;
+use crate::layout::ImageReference;
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(registry) = cli.global.registry.clone() else {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "no registry: give --registry or set ACR_REGISTRY",
+            )
+            .exit()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("acr: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(Box::pin(run(cli, &registry))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("acr: error: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli, registry: &str) -> CliResult<()> {
+    let client = client::build(&cli.global, registry)?;
+    let out = Output {
+        format: cli.global.output,
+    };
+    match cli.command {
+        Command::Repo(command) => commands::repo(&client, out, command).await,
+        Command::Tag(command) => commands::tag(&client, out, command).await,
+        Command::Manifest(command) => commands::manifest(&client, out, command).await,
+        Command::Blob(command) => commands::blob(&client, out, command).await,
+        Command::Referrers {
+            repository,
+            digest,
+            artifact_type,
+        } => {
+            commands::referrers(&client, out, &repository, &digest, artifact_type.as_deref()).await
+        }
+        Command::Push {
+            reference,
+            directory,
+        } => {
+            let image = ImageReference::parse(&reference)?;
+            Box::pin(layout::push(&client, out, &image, &directory)).await
+        }
+        Command::Pull {
+            reference,
+            directory,
+        } => {
+            let image = ImageReference::parse(&reference)?;
+            Box::pin(layout::pull(&client, out, &image, &directory)).await
+        }
+    }
+}

@@ -1,0 +1,753 @@
+//! The `acr` binary end to end: run as a process against an in-process `acr-emulator`, and
+//! against the CNCF distribution registry `.ci/run` starts (`ACR_E2E_DISTRIBUTION`).
+
+use std::path::Path;
+
+use acr_emulator::{Emulator, Faults};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+const USER: &str = "admin";
+const PASSWORD: &str = "s3cret-pa55word";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// The distribution registry's endpoint, or `None` outside CI when none was started.
+fn distribution() -> Option<String> {
+    match std::env::var("ACR_E2E_DISTRIBUTION") {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "ACR_E2E_DISTRIBUTION is not set: .ci/run starts the distribution registry and sets it"
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "ACR_E2E_DISTRIBUTION not set: skipping the distribution registry (CI runs it)"
+            );
+            None
+        }
+    }
+}
+
+async fn emulator() -> Emulator {
+    Emulator::builder()
+        .user(USER, PASSWORD)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// A repository name of its own per run, so that reruns against a long-lived registry
+/// do not see each other's content.
+fn repository(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("cli/{name}-{:08x}", nanos ^ std::process::id())
+}
+
+/// How one run of the binary ended.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "acr failed: {}", self.stderr);
+        self
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8(self.stdout.clone()).unwrap()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout()))
+    }
+}
+
+/// Who the binary runs as, and where.
+#[derive(Clone)]
+struct Acr {
+    registry: String,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+}
+
+impl Acr {
+    /// No credential but what is given here: the caller's environment and docker config
+    /// are kept out.
+    fn new(registry: &str) -> Self {
+        Self {
+            registry: registry.to_owned(),
+            env: Vec::new(),
+            args: vec!["--allow-http".to_owned()],
+        }
+    }
+
+    fn user(registry: &str) -> Self {
+        Self::new(registry)
+            .arg("--username")
+            .arg(USER)
+            .env("ACR_PASSWORD", PASSWORD)
+    }
+
+    fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let empty = tempfile::tempdir().unwrap();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_acr"));
+        for name in [
+            "ACR_USERNAME",
+            "ACR_PASSWORD",
+            "AZURE_TENANT_ID",
+            "AZURE_CLIENT_ID",
+            "AZURE_CLIENT_SECRET",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .env("ACR_REGISTRY", &self.registry)
+            .env("DOCKER_CONFIG", empty.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(&self.args)
+            .args(args);
+        let output = command.output().await.unwrap();
+        Run {
+            code: output.status.code().expect("acr exited by a signal"),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn content(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8)
+        .collect()
+}
+
+fn blob_file(dir: &Path, digest: &str) -> std::path::PathBuf {
+    let (algorithm, encoded) = digest.split_once(':').unwrap();
+    dir.join("blobs").join(algorithm).join(encoded)
+}
+
+fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
+    json!({ "mediaType": media_type, "digest": sha256(bytes), "size": bytes.len() })
+}
+
+/// An OCI image layout in a temporary directory.
+struct Layout {
+    dir: tempfile::TempDir,
+    /// The top manifest's bytes, as index.json names them.
+    top: Vec<u8>,
+    /// Every blob and manifest in the layout, by digest.
+    content: Vec<(String, Vec<u8>)>,
+}
+
+impl Layout {
+    /// An image: a config and two layers (one over a megabyte, so that it crosses the
+    /// client's upload chunks); with `index`, wrapped in an image index.
+    fn image(tag: &str, index: bool) -> Self {
+        let config =
+            br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+                .to_vec();
+        let layers = [content(1500, 1), content(5 * 1024 * 1024 + 3, 2)];
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+            "layers": layers.iter().map(|l| descriptor("application/vnd.oci.image.layer.v1.tar", l)).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        let mut content: Vec<(String, Vec<u8>)> = std::iter::once(config)
+            .chain(layers)
+            .chain([manifest.clone()])
+            .map(|bytes| (sha256(&bytes), bytes))
+            .collect();
+        let (top, media_type) = if index {
+            let mut child = descriptor(OCI_MANIFEST, &manifest);
+            child["platform"] = json!({ "architecture": "amd64", "os": "linux" });
+            let index = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [child],
+            }))
+            .unwrap();
+            content.push((sha256(&index), index.clone()));
+            (index, OCI_INDEX)
+        } else {
+            (manifest, OCI_MANIFEST)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (digest, bytes) in &content {
+            let path = blob_file(dir.path(), digest);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        let mut top_descriptor = descriptor(media_type, &top);
+        top_descriptor["annotations"] = json!({ "org.opencontainers.image.ref.name": tag });
+        std::fs::write(
+            dir.path().join("index.json"),
+            serde_json::to_vec(&json!({ "schemaVersion": 2, "manifests": [top_descriptor] }))
+                .unwrap(),
+        )
+        .unwrap();
+        Self { dir, top, content }
+    }
+
+    fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+}
+
+/// Pushes `layout` as `repository:tag`, pulls it into a new directory, and checks that
+/// every blob and manifest came back byte for byte and that index.json names the image.
+async fn push_and_pull(acr: &Acr, repository: &str, layout: &Layout) {
+    let reference = format!("{repository}:v1");
+    let pushed = acr.run(&["push", &reference, layout.path()]).await.ok();
+    assert_eq!(pushed.stdout().trim(), sha256(&layout.top));
+
+    let target = tempfile::tempdir().unwrap();
+    let target_path = target.path().join("image");
+    let pulled = acr
+        .run(&["pull", &reference, target_path.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(pulled.stdout().trim(), sha256(&layout.top));
+    for (digest, bytes) in &layout.content {
+        let got = std::fs::read(blob_file(&target_path, digest))
+            .unwrap_or_else(|e| panic!("{digest} not pulled: {e}"));
+        assert_eq!(sha256(&got), *digest);
+        assert!(got == *bytes, "{digest} differs");
+    }
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(target_path.join("index.json")).unwrap()).unwrap();
+    let entry = &index["manifests"][0];
+    assert_eq!(entry["digest"], json!(sha256(&layout.top)));
+    assert_eq!(
+        entry["annotations"]["org.opencontainers.image.ref.name"],
+        json!("v1")
+    );
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(target_path.join("oci-layout")).unwrap()).unwrap();
+    assert_eq!(marker, json!({ "imageLayoutVersion": "1.0.0" }));
+
+    // The pulled directory is a layout in its own right: pushing it again finds every
+    // blob already there and uploads none.
+    let again = acr
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&["push", &reference, target_path.to_str().unwrap()])
+        .await
+        .ok()
+        .json();
+    assert_eq!(again["blobs"], json!(0), "{again}");
+    assert_eq!(again["blobsSkipped"], json!(3), "{again}");
+    assert_eq!(again["digest"], json!(sha256(&layout.top)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_and_indexes_round_trip_through_oci_layouts_on_the_emulator() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    push_and_pull(&acr, &repository("image"), &Layout::image("v1", false)).await;
+    push_and_pull(&acr, &repository("index"), &Layout::image("v1", true)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_and_indexes_round_trip_through_oci_layouts_on_distribution() {
+    let Some(endpoint) = distribution() else {
+        return;
+    };
+    let acr = Acr::new(&endpoint);
+    push_and_pull(&acr, &repository("image"), &Layout::image("v1", false)).await;
+    push_and_pull(&acr, &repository("index"), &Layout::image("v1", true)).await;
+}
+
+/// `blob push` prints the file's digest, `blob pull` writes the same bytes, and after
+/// `blob delete` the blob is not found (exit 3) and no file is written.
+async fn blob_round_trip(acr: &Acr, repository: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content(3 * 1024 * 1024 + 11, 7);
+    let source = dir.path().join("source.bin");
+    std::fs::write(&source, &data).unwrap();
+    let pushed = acr
+        .run(&["blob", "push", repository, source.to_str().unwrap()])
+        .await
+        .ok();
+    let digest = pushed.stdout().trim().to_owned();
+    assert_eq!(digest, sha256(&data));
+
+    let copy = dir.path().join("copy.bin");
+    let pulled = acr
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&[
+            "blob",
+            "pull",
+            repository,
+            &digest,
+            "-o",
+            copy.to_str().unwrap(),
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(pulled["size"], json!(data.len()));
+    assert!(std::fs::read(&copy).unwrap() == data);
+
+    acr.run(&["blob", "delete", repository, &digest]).await.ok();
+    let gone = dir.path().join("gone.bin");
+    let missing = acr
+        .run(&[
+            "blob",
+            "pull",
+            repository,
+            &digest,
+            "-o",
+            gone.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(missing.code, 3, "{missing:?}");
+    assert!(!gone.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blobs_round_trip_on_the_emulator() {
+    let registry = emulator().await;
+    blob_round_trip(&Acr::user(registry.endpoint()), &repository("blob")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blobs_round_trip_on_distribution() {
+    let Some(endpoint) = distribution() else {
+        return;
+    };
+    blob_round_trip(&Acr::new(&endpoint), &repository("blob")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_and_properties_come_from_the_acr_metadata_api() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    let repo = repository("meta");
+    let layout = Layout::image("v1", false);
+    acr.run(&["push", &format!("{repo}:v1"), layout.path()])
+        .await
+        .ok();
+    acr.run(&["push", &format!("{repo}:v2"), layout.path()])
+        .await
+        .ok();
+    let json = acr.clone().arg("--output").arg("json");
+
+    let names = acr.run(&["repo", "ls"]).await.ok().stdout();
+    assert_eq!(names.lines().collect::<Vec<_>>(), [repo.as_str()]);
+    assert_eq!(
+        json.run(&["repo", "ls", "--page-size", "1"])
+            .await
+            .ok()
+            .json(),
+        json!([repo])
+    );
+
+    let tags = json
+        .run(&["tag", "ls", &repo, "--order", "desc"])
+        .await
+        .ok()
+        .json();
+    let mut names: Vec<_> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["v1", "v2"]);
+    assert!(
+        tags.as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["digest"] == json!(sha256(&layout.top)))
+    );
+    let text = acr.run(&["tag", "ls", &repo]).await.ok().stdout();
+    assert!(text.lines().any(|l| l.starts_with("v1\tsha256:")), "{text}");
+
+    let shown = json.run(&["repo", "show", &repo]).await.ok().json();
+    assert_eq!(shown["name"], json!(repo));
+    assert_eq!(shown["tagCount"], json!(2));
+
+    let locked = json
+        .run(&["tag", "update", &repo, "v1", "--can-delete", "false"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(locked["canDelete"], json!(false));
+    let manifests = json.run(&["manifest", "ls", &repo]).await.ok().json();
+    assert_eq!(manifests[0]["digest"], json!(sha256(&layout.top)));
+
+    acr.run(&["tag", "delete", &repo, "v2"]).await.ok();
+    let shown = json.run(&["repo", "show", &repo]).await.ok().json();
+    assert_eq!(shown["tagCount"], json!(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifests_go_up_and_come_down_byte_for_byte() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    let repo = repository("manifest");
+    let config = b"{}".to_vec();
+    registry.put_blob(&repo, config.clone()).unwrap();
+    // Unusual spacing: the digest must be over these bytes, not a re-serialisation.
+    let manifest = format!(
+        "{{ \"schemaVersion\": 2, \"mediaType\": \"{OCI_MANIFEST}\",\n  \"config\": {}, \"layers\": [] }}",
+        descriptor("application/vnd.oci.empty.v1+json", &config)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("manifest.json");
+    std::fs::write(&file, &manifest).unwrap();
+    let put = acr
+        .run(&[
+            "manifest",
+            "put",
+            &repo,
+            file.to_str().unwrap(),
+            "--tag",
+            "v1",
+        ])
+        .await
+        .ok();
+    assert_eq!(put.stdout().trim(), sha256(manifest.as_bytes()));
+
+    let got = acr.run(&["manifest", "get", &repo, "v1"]).await.ok();
+    assert!(got.stdout == manifest.as_bytes());
+    let by_digest = acr
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&["manifest", "get", &repo, &sha256(manifest.as_bytes())])
+        .await
+        .ok()
+        .json();
+    assert_eq!(by_digest["mediaType"], json!(OCI_MANIFEST));
+    assert_eq!(by_digest["manifest"]["schemaVersion"], json!(2));
+
+    // A signature-like artifact whose subject is that manifest is listed as its referrer.
+    let subject = descriptor(OCI_MANIFEST, manifest.as_bytes());
+    let referrer = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.signature",
+        "config": descriptor("application/vnd.oci.empty.v1+json", &config),
+        "layers": [],
+        "subject": subject,
+    }))
+    .unwrap();
+    std::fs::write(&file, &referrer).unwrap();
+    acr.run(&["manifest", "put", &repo, file.to_str().unwrap()])
+        .await
+        .ok();
+    let referrers = acr
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&["referrers", &repo, &sha256(manifest.as_bytes())])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        referrers[0]["digest"],
+        json!(sha256(&referrer)),
+        "{referrers}"
+    );
+    assert_eq!(
+        referrers[0]["artifactType"],
+        json!("application/vnd.example.signature")
+    );
+
+    acr.run(&["manifest", "delete", &repo, "v1"]).await.ok();
+    let gone = acr.run(&["manifest", "get", &repo, "v1"]).await;
+    assert_eq!(gone.code, 3, "{gone:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_does_not_exist_exits_3() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    let repo = repository("missing");
+    let layout = Layout::image("v1", false);
+    acr.run(&["push", &format!("{repo}:v1"), layout.path()])
+        .await
+        .ok();
+    for args in [
+        vec!["tag", "show", &repo, "nope"],
+        vec!["manifest", "get", &repo, "nope"],
+        vec!["repo", "show", "cli/never-pushed"],
+    ] {
+        let run = acr.run(&args).await;
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+        assert!(run.stderr.starts_with("acr: error: not found"), "{run:?}");
+    }
+    let target = tempfile::tempdir().unwrap();
+    let run = acr
+        .run(&[
+            "pull",
+            &format!("{repo}:nope"),
+            target.path().to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(run.code, 3, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_exits_4_without_showing_it() {
+    let registry = emulator().await;
+    let wrong = "not-the-Pa55word";
+    let run = Acr::new(registry.endpoint())
+        .arg("--username")
+        .arg(USER)
+        .env("ACR_PASSWORD", wrong)
+        .run(&["repo", "ls"])
+        .await;
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.starts_with("acr: error: authentication failed"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains(wrong), "{run:?}");
+    // No credential at all is refused the same way by a registry without anonymous pull.
+    let run = Acr::new(registry.endpoint()).run(&["repo", "ls"]).await;
+    assert_eq!(run.code, 4, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupted_downloads_exit_5_and_leave_no_file() {
+    let registry = Emulator::builder()
+        .user(USER, PASSWORD)
+        .faults(Faults {
+            flip_byte_rate: 1.0,
+            ..Faults::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let acr = Acr::user(registry.endpoint());
+    let repo = repository("corrupt");
+    let data = content(4096, 3);
+    let digest = registry.put_blob(&repo, data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob.bin");
+    let run = acr
+        .run(&["blob", "pull", &repo, &digest, "-o", file.to_str().unwrap()])
+        .await;
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(
+        run.stderr.starts_with("acr: error: digest mismatch"),
+        "{run:?}"
+    );
+    assert!(!file.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_errors_exit_2() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    for args in [
+        vec!["repo", "frobnicate"],
+        vec!["blob", "delete", "repo", "sha256:short"],
+        vec!["tag", "update", "repo", "v1"],
+        vec!["push", "repo:", "."],
+    ] {
+        let run = acr.run(&args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+    }
+    let run = Acr::new("").run(&["repo", "ls"]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_docker_config_supplies_credentials() {
+    let registry = emulator().await;
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let write = |auths: Value| {
+        std::fs::write(
+            config.path().join("config.json"),
+            serde_json::to_vec(&json!({ "auths": auths })).unwrap(),
+        )
+        .unwrap()
+    };
+    let acr = Acr::new(registry.endpoint()).env("DOCKER_CONFIG", config.path().to_str().unwrap());
+
+    write(json!({ format!("http://{}", registry.host()): { "auth": auth } }));
+    acr.run(&["repo", "ls"]).await.ok();
+
+    // Another registry's entry is not used.
+    write(json!({ "other.example.com": { "auth": auth } }));
+    assert_eq!(acr.run(&["repo", "ls"]).await.code, 4);
+
+    // --anonymous overrides the configured credential.
+    write(json!({ registry.host(): { "auth": auth } }));
+    assert_eq!(
+        acr.clone()
+            .arg("--anonymous")
+            .run(&["repo", "ls"])
+            .await
+            .code,
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_is_trusted_with_ca_cert() {
+    let registry = Emulator::builder()
+        .user(USER, PASSWORD)
+        .tls(true)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(&pem, registry.ca_cert_pem().unwrap()).unwrap();
+    let acr = Acr::user(registry.endpoint());
+
+    let untrusted = acr.run(&["repo", "ls"]).await;
+    assert_eq!(untrusted.code, 1, "{untrusted:?}");
+    assert!(
+        untrusted.stderr.contains("transport error"),
+        "{untrusted:?}"
+    );
+
+    acr.clone()
+        .arg("--ca-cert")
+        .arg(pem.to_str().unwrap())
+        .run(&["repo", "ls"])
+        .await
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_is_refused_without_allow_http() {
+    let registry = emulator().await;
+    let mut acr = Acr::user(registry.endpoint());
+    acr.args.retain(|a| a != "--allow-http");
+    let run = acr.run(&["repo", "ls"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("http"), "{run:?}");
+}
+
+/// A stand-in for Azure AD's token endpoint: answers each client credentials request
+/// with `token` when the form carries `secret`, else with AAD's error body.
+async fn fake_azure_ad(secret: &'static str, token: &'static str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0; 4096];
+            // Headers, then as much body as Content-Length says.
+            let complete = |request: &[u8]| {
+                let text = String::from_utf8_lossy(request);
+                let (head, body) = text.split_once("\r\n\r\n")?;
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                (body.len() >= length).then(|| body.to_owned())
+            };
+            let body = loop {
+                let read = stream.read(&mut buffer).await.unwrap_or(0);
+                if read == 0 {
+                    break None;
+                }
+                request.extend_from_slice(&buffer[..read]);
+                if let Some(body) = complete(&request) {
+                    break Some(body);
+                }
+            };
+            let Some(body) = body else { continue };
+            let granted = body.contains("grant_type=client_credentials")
+                && body.contains(&format!("client_secret={secret}"));
+            let (status, json) = if granted {
+                (
+                    "200 OK",
+                    json!({ "token_type": "Bearer", "expires_in": 3600, "access_token": token }),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    json!({ "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided." }),
+                )
+            };
+            let json = json.to_string();
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+                json.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    endpoint
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_azure_ad_service_principal_signs_in_from_the_environment() {
+    let registry = Emulator::builder()
+        .aad_check(|token| token == "aad-access-token")
+        .start()
+        .await
+        .unwrap();
+    let authority = fake_azure_ad("the-client-secret", "aad-access-token").await;
+    let principal = |secret: &str| {
+        Acr::new(registry.endpoint())
+            .env("AZURE_AUTHORITY_HOST", &authority)
+            .env("AZURE_TENANT_ID", "tenant")
+            .env("AZURE_CLIENT_ID", "client")
+            .env("AZURE_CLIENT_SECRET", secret)
+    };
+    let repo = repository("aad");
+    let layout = Layout::image("v1", false);
+    principal("the-client-secret")
+        .run(&["push", &format!("{repo}:v1"), layout.path()])
+        .await
+        .ok();
+
+    let refused = principal("a-wrong-secret").run(&["repo", "ls"]).await;
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert!(refused.stderr.contains("AADSTS7000215"), "{refused:?}");
+    assert!(!refused.stderr.contains("a-wrong-secret"), "{refused:?}");
+}
