@@ -1,5 +1,43 @@
 //! The `Link` header of paged listings (RFC 8288): `<…>; rel="next"`.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+
+use url::Url;
+
+use crate::pipeline::Pipeline;
+use crate::{Error, Result};
+
+/// Follows a listing's next-page links: only to the registry itself, and never to a link
+/// already followed, which would loop forever. Remembers hashes, not links, so that a long
+/// listing costs eight bytes a page.
+#[derive(Default)]
+pub(crate) struct LinkFollower {
+    seen: HashSet<u64>,
+    hasher: RandomState,
+}
+
+impl LinkFollower {
+    /// The URL of `link`, resolved against the registry.
+    pub(crate) fn follow(&mut self, pipeline: &Pipeline, link: &str) -> Result<Url> {
+        let url = pipeline.endpoint.join(link).map_err(|e| {
+            Error::Protocol(format!("the next-page link {link:?} is not a URL: {e}"))
+        })?;
+        if !pipeline.is_registry(&url) {
+            return Err(Error::Protocol(format!(
+                "the next-page link points to {}, not to the registry; it is not followed",
+                url.host_str().unwrap_or("no host")
+            )));
+        }
+        if !self.seen.insert(self.hasher.hash_one(link)) {
+            return Err(Error::Protocol(format!(
+                "the registry sent the next-page link {link:?} twice; the listing would never end"
+            )));
+        }
+        Ok(url)
+    }
+}
+
 /// The target of the `rel="next"` link among all `Link` values of a response, as sent
 /// (ACR sends a path relative to the registry). Never panics on malformed input.
 pub(crate) fn next_link(headers: &http::HeaderMap) -> Option<String> {

@@ -1,7 +1,7 @@
 //! Manifest content: get and set manifests of any media type, typed views of image
 //! manifests and indexes, and the referrers of a manifest (OCI distribution spec 1.1).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 
@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
-use crate::link::next_link;
+use crate::link::{LinkFollower, next_link};
 use crate::names::validate_repository;
 use crate::reference::{Reference, validate_tag};
 use crate::{ContainerRegistryClient, Digest, Error, Result};
@@ -613,14 +613,15 @@ impl ContainerRegistryClient {
         }
         let operation = self.pipeline.operation("list_referrers", Some(repository));
         let mut referrers = Vec::new();
-        let mut seen = HashSet::new();
+        let mut links = LinkFollower::default();
+        let mut first_page = true;
         loop {
             let mut request = reqwest::Request::new(Method::GET, url.clone());
             request
                 .headers_mut()
                 .insert(ACCEPT, HeaderValue::from_static(OCI_IMAGE_INDEX));
             let response = operation.send(request).await?;
-            if response.status() == StatusCode::NOT_FOUND && seen.is_empty() {
+            if response.status() == StatusCode::NOT_FOUND && first_page {
                 drop(response);
                 return self
                     .referrers_by_tag(repository, digest, artifact_type)
@@ -649,25 +650,11 @@ impl ContainerRegistryClient {
             }
             referrers.append(&mut page);
 
-            seen.insert(url.to_string());
+            first_page = false;
             let Some(link) = next else {
                 return Ok(referrers);
             };
-            url = self.pipeline.endpoint.join(&link).map_err(|e| {
-                Error::Protocol(format!("the next-page link {link:?} is not a URL: {e}"))
-            })?;
-            if !self.pipeline.is_registry(&url) {
-                return Err(Error::Protocol(format!(
-                    "the next-page link points to {}, not to the registry; it is not followed",
-                    url.host_str().unwrap_or("no host")
-                )));
-            }
-            if seen.contains(url.as_str()) {
-                return Err(Error::Protocol(format!(
-                    "the registry sent the next-page link {link:?} again; the listing would \
-                     never end"
-                )));
-            }
+            url = links.follow(&self.pipeline, &link)?;
         }
     }
 

@@ -1,9 +1,7 @@
 //! Paged listings: a stream of items, or of pages with a continuation that resumes the
 //! listing later.
 
-use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,7 +11,7 @@ use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use http::Method;
 use url::Url;
 
-use crate::link::next_link;
+use crate::link::{LinkFollower, next_link};
 use crate::pipeline::Pipeline;
 use crate::{Error, Result};
 
@@ -140,8 +138,7 @@ impl<T: Send + 'static> Pager<T> {
                 Some(link) => Next::Link(link),
                 None => Next::First(self.page_size),
             },
-            seen: HashSet::new(),
-            hasher: RandomState::new(),
+            links: LinkFollower::default(),
         };
         Pages {
             inner: stream::try_unfold(state, PageState::fetch).boxed(),
@@ -205,9 +202,7 @@ struct PageState<T> {
     listing: Listing,
     parse: ParsePage<T>,
     next: Next,
-    /// Hashes of the links followed: a link that comes back would loop forever.
-    seen: HashSet<u64>,
-    hasher: RandomState,
+    links: LinkFollower,
 }
 
 impl<T> PageState<T> {
@@ -221,7 +216,7 @@ impl<T> PageState<T> {
                 }
                 url
             }
-            Next::Link(link) => self.follow(&link)?,
+            Next::Link(link) => self.links.follow(&self.listing.pipeline, &link)?,
         };
         let operation = self
             .listing
@@ -252,25 +247,5 @@ impl<T> PageState<T> {
             },
             self,
         )))
-    }
-
-    /// The URL of a next-page link: on the registry itself, and not seen before.
-    fn follow(&mut self, link: &str) -> Result<Url> {
-        let pipeline = &self.listing.pipeline;
-        let url = pipeline.endpoint.join(link).map_err(|e| {
-            Error::Protocol(format!("the next-page link {link:?} is not a URL: {e}"))
-        })?;
-        if !pipeline.is_registry(&url) {
-            return Err(Error::Protocol(format!(
-                "the next-page link points to {}, not to the registry; it is not followed",
-                url.host_str().unwrap_or("no host")
-            )));
-        }
-        if !self.seen.insert(self.hasher.hash_one(link)) {
-            return Err(Error::Protocol(format!(
-                "the registry sent the next-page link {link:?} twice; the listing would never end"
-            )));
-        }
-        Ok(url)
     }
 }
