@@ -1,6 +1,7 @@
-//! The content operations end to end, against two registries: the project's own
+//! The content operations end to end, against the project's own registry
 //! (`acr-emulator`), and CNCF distribution (Debian's `docker-registry`, started by
-//! `.ci/run`, address in `ACR_E2E_DISTRIBUTION`). Where the two disagree, distribution is
+//! `.ci/run`, address in `ACR_E2E_DISTRIBUTION`, and a second one behind Basic
+//! authentication in `ACR_E2E_DISTRIBUTION_BASIC`). Where the two disagree, distribution is
 //! the reference for the OCI endpoints.
 
 use acr::{BlobData, ContainerRegistryClient, Credential, Digest, Error, MountOutcome};
@@ -12,22 +13,32 @@ const MIB: usize = 1024 * 1024;
 
 /// The distribution registry's client, or `None` outside CI when none was started.
 fn distribution() -> Option<ContainerRegistryClient> {
-    match std::env::var("ACR_E2E_DISTRIBUTION") {
+    distribution_at("ACR_E2E_DISTRIBUTION", Credential::anonymous())
+}
+
+/// The distribution registry behind Basic authentication (`.ci/htpasswd`), with its test
+/// user.
+fn distribution_basic() -> Option<ContainerRegistryClient> {
+    distribution_at(
+        "ACR_E2E_DISTRIBUTION_BASIC",
+        Credential::basic("e2e", "e2e-password"),
+    )
+}
+
+fn distribution_at(variable: &str, credential: Credential) -> Option<ContainerRegistryClient> {
+    match std::env::var(variable) {
         Ok(endpoint) => Some(
             ContainerRegistryClient::builder(endpoint)
+                .credential(credential)
                 .allow_http(true)
                 .build()
                 .unwrap(),
         ),
         Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "ACR_E2E_DISTRIBUTION is not set: .ci/run starts the distribution registry and sets it"
-            )
+            panic!("{variable} is not set: .ci/run starts the distribution registry and sets it")
         }
         Err(_) => {
-            eprintln!(
-                "ACR_E2E_DISTRIBUTION not set: skipping the distribution registry (CI runs it)"
-            );
+            eprintln!("{variable} not set: skipping that distribution registry (CI runs it)");
             None
         }
     }
@@ -313,7 +324,7 @@ async fn referrers(client: &ContainerRegistryClient) {
     );
 }
 
-macro_rules! on_both_registries {
+macro_rules! on_every_registry {
     ($($name:ident),* $(,)?) => {
         mod emulator_registry {
             $(
@@ -335,10 +346,48 @@ macro_rules! on_both_registries {
                 }
             )*
         }
+
+        mod distribution_registry_with_basic_authentication {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(client) = super::distribution_basic() {
+                        super::$name(&client).await;
+                    }
+                }
+            )*
+        }
     };
 }
 
-on_both_registries!(
+#[tokio::test]
+async fn a_wrong_password_is_refused_by_the_basic_registry() {
+    let Some(right) = distribution_basic() else {
+        return;
+    };
+    let endpoint = right.endpoint().as_str().to_owned();
+    let wrong = ContainerRegistryClient::builder(endpoint)
+        .credential(Credential::basic("e2e", "not-the-password"))
+        .allow_http(true)
+        .build()
+        .unwrap();
+    let error = wrong
+        .upload_blob(&repository("refused"), b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
+    let anonymous = ContainerRegistryClient::builder(right.endpoint().as_str())
+        .allow_http(true)
+        .build()
+        .unwrap();
+    let error = anonymous
+        .upload_blob(&repository("refused"), b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
+}
+
+on_every_registry!(
     blobs_of_several_sizes,
     streamed_sources,
     mounts,
