@@ -20,7 +20,7 @@ use url::Url;
 use crate::names::validate_repository;
 use crate::pipeline::Operation;
 use crate::range::parse_content_range;
-use crate::reference::{Digest, DigestHasher};
+use crate::reference::{Digest, DigestHasher, docker_content_digest};
 use crate::{ContainerRegistryClient, Error, Result};
 
 /// The size of upload chunks unless set. Up to two chunks are held in memory (the one
@@ -32,7 +32,6 @@ pub const DEFAULT_UPLOAD_CHUNK_SIZE: usize = 4 * 1024 * 1024;
 /// quarter faster than 4 MiB ones, with memory still flat well under 64 MiB.
 pub const DEFAULT_DOWNLOAD_CHUNK_SIZE: usize = 8 * 1024 * 1024;
 
-const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 const OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 /// A callback told of a transfer's progress: bytes done, and the total when known.
@@ -390,7 +389,7 @@ impl Upload<'_> {
         if response.status() != StatusCode::CREATED {
             return Err(unexpected(response, "the upload").await);
         }
-        match header_digest(response.headers())? {
+        match docker_content_digest(response.headers())? {
             Some(announced) => digest.verify(&announced),
             None => Ok(()),
         }
@@ -420,21 +419,6 @@ async fn unexpected(response: reqwest::Response, what: &str) -> Error {
 
 fn read_error(error: io::Error) -> Error {
     Error::InvalidInput(format!("the blob's content could not be read: {error}"))
-}
-
-fn header_digest(headers: &http::HeaderMap) -> Result<Option<Digest>> {
-    headers
-        .get(DOCKER_CONTENT_DIGEST)
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| Digest::parse(v.trim()).ok())
-                .ok_or_else(|| {
-                    Error::Protocol(format!("Docker-Content-Digest {value:?} is not a digest"))
-                })
-        })
-        .transpose()
 }
 
 /// A download being configured; `.await` it to start it. See
@@ -488,11 +472,10 @@ impl DownloadBlob<'_> {
             .client
             .pipeline
             .operation("download_blob", Some(&self.repository));
-        let mut url = self.client.pipeline.endpoint.clone();
-        url.path_segments_mut()
-            .expect("an http(s) URL has a path")
-            .clear()
-            .extend(["v2", &self.repository, "blobs", self.digest.as_str()]);
+        let url =
+            self.client
+                .pipeline
+                .url(&["v2", &self.repository, "blobs", self.digest.as_str()]);
         let fetcher = Fetcher { operation, url };
 
         let first_end = self.chunk_size as u64 - 1;

@@ -9,11 +9,10 @@ use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Deserializer};
-use url::Url;
 
 use crate::link::{LinkFollower, next_link};
 use crate::names::validate_repository;
-use crate::reference::{Reference, validate_tag};
+use crate::reference::{Reference, docker_content_digest, validate_tag};
 use crate::{ContainerRegistryClient, Digest, Error, Result};
 
 /// The largest manifest read or written, 4 MiB: ACR's own limit, and the bound on the
@@ -36,8 +35,6 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \
      application/vnd.oci.artifact.manifest.v1+json";
-
-const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 fn manifest_too_large(declared: Option<u64>) -> Error {
     Error::ManifestTooLarge {
@@ -322,7 +319,8 @@ impl SetManifest<'_> {
 
         let url = self
             .client
-            .v2_url(&[self.repository, "manifests", reference]);
+            .pipeline
+            .url(&["v2", self.repository, "manifests", reference]);
         let mut request = reqwest::Request::new(Method::PUT, url);
         request.headers_mut().insert(CONTENT_TYPE, content_type);
         *request.body_mut() = Some(bytes.clone().into());
@@ -341,7 +339,7 @@ impl SetManifest<'_> {
             )));
         }
         let subject_indexed = response.headers().contains_key("oci-subject");
-        let digest = match announced_digest(response.headers())? {
+        let digest = match docker_content_digest(response.headers())? {
             Some(announced) => {
                 announced.verify(&digest_in(&announced, &bytes)?)?;
                 announced
@@ -396,23 +394,6 @@ impl<'a> IntoFuture for SetManifest<'a> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.send())
     }
-}
-
-/// The registry's `Docker-Content-Digest`, if it sent one.
-fn announced_digest(headers: &HeaderMap) -> Result<Option<Digest>> {
-    let Some(value) = headers.get(DOCKER_CONTENT_DIGEST) else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| Digest::parse(text.trim()).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            Error::Protocol(format!(
-                "the registry's Docker-Content-Digest {value:?} is not a digest"
-            ))
-        })
 }
 
 /// The digest of `bytes` in the algorithm of `reference`.
@@ -482,18 +463,6 @@ fn of_artifact_type(descriptors: &mut Vec<Descriptor>, artifact_type: Option<&st
 }
 
 impl ContainerRegistryClient {
-    /// `/v2/<segments…>` on the registry; each segment is percent-encoded whole, so a
-    /// repository's `/` goes out as `%2F`, as ACR expects.
-    fn v2_url(&self, segments: &[&str]) -> Url {
-        let mut url = self.pipeline.endpoint.clone();
-        url.path_segments_mut()
-            .expect("an http(s) URL has a path")
-            .clear()
-            .push("v2")
-            .extend(segments);
-        url
-    }
-
     /// A manifest of any kind, by tag or digest, with its exact bytes.
     ///
     /// At most [`MAX_MANIFEST_SIZE`] bytes are read: a larger manifest is
@@ -520,7 +489,9 @@ impl ContainerRegistryClient {
             // Fail before the request for an algorithm that cannot be checked.
             requested.hasher()?;
         }
-        let url = self.v2_url(&[repository, "manifests", tag_or_digest]);
+        let url = self
+            .pipeline
+            .url(&["v2", repository, "manifests", tag_or_digest]);
         let mut request = reqwest::Request::new(Method::GET, url);
         request
             .headers_mut()
@@ -531,7 +502,7 @@ impl ContainerRegistryClient {
             return Err(Error::from_response(response).await);
         }
         let media_type = media_type_of(response.headers());
-        let announced = announced_digest(response.headers())?;
+        let announced = docker_content_digest(response.headers())?;
         let bytes = read_capped(response).await?;
 
         if let Reference::Digest(requested) = &reference {
@@ -606,7 +577,9 @@ impl ContainerRegistryClient {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>> {
         validate_repository(repository)?;
-        let mut url = self.v2_url(&[repository, "referrers", digest.as_str()]);
+        let mut url = self
+            .pipeline
+            .url(&["v2", repository, "referrers", digest.as_str()]);
         if let Some(artifact_type) = artifact_type {
             url.query_pairs_mut()
                 .append_pair("artifactType", artifact_type);

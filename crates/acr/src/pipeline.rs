@@ -92,6 +92,17 @@ impl Pipeline {
         operation
     }
 
+    /// The registry's URL with path `segments`, each percent-encoded whole, so that a
+    /// repository's `/` goes out as `%2F`, as ACR expects.
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.endpoint.clone();
+        url.path_segments_mut()
+            .expect("an http(s) URL has a path")
+            .clear()
+            .extend(segments);
+        url
+    }
+
     /// Whether `url` is the registry itself (scheme, host and port), the only place a
     /// credential may go.
     pub(crate) fn is_registry(&self, url: &Url) -> bool {

@@ -192,6 +192,24 @@ impl AsRef<str> for Digest {
     }
 }
 
+/// The registry's `Docker-Content-Digest`, if it sent one; a value that is no digest is
+/// [`Error::Protocol`].
+pub(crate) fn docker_content_digest(headers: &http::HeaderMap) -> Result<Option<Digest>> {
+    let Some(value) = headers.get("docker-content-digest") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|text| Digest::parse(text.trim()).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Error::Protocol(format!(
+                "the registry's Docker-Content-Digest {value:?} is not a digest"
+            ))
+        })
+}
+
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 pub(crate) fn validate_tag(tag: &str) -> Result<()> {
     let bytes = tag.as_bytes();

@@ -86,12 +86,7 @@ impl ContainerRegistryClient {
         segments: &[&str],
         order: Option<&str>,
     ) -> Listing {
-        let mut first = self.pipeline.endpoint.clone();
-        first
-            .path_segments_mut()
-            .expect("an http(s) URL has a path")
-            .clear()
-            .extend(segments);
+        let mut first = self.pipeline.url(segments);
         if let Some(order) = order {
             first.query_pairs_mut().append_pair("orderby", order);
         }
