@@ -13,7 +13,9 @@ use crate::http::{
 };
 use crate::routes::{Needs, Route};
 use crate::server::Shared;
-use crate::store::{ManifestMeta, OCI_INDEX, PutManifestError, Registry, is_digest, sha256_digest};
+use crate::store::{
+    Attributes, ManifestMeta, OCI_INDEX, PutManifestError, Registry, is_digest, sha256_digest,
+};
 
 /// Default page size of every list, like ACR's.
 const DEFAULT_PAGE: usize = 100;
@@ -950,9 +952,13 @@ fn acr_catalog(shared: &Shared, req: &crate::http::Req) -> Resp {
     resp
 }
 
-fn patch_body(body: &Bytes) -> Result<Value, Resp> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(400, "BAD_REQUEST", &format!("invalid JSON body: {e}"), None))
+/// Applies a PATCH body to `attributes`, or the 400 answer to send instead.
+fn apply_patch(attributes: &mut Attributes, body: &Bytes) -> Result<(), Resp> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| error(400, "BAD_REQUEST", &format!("invalid JSON body: {e}"), None))?;
+    attributes
+        .patch(&value)
+        .map_err(|why| error(400, "BAD_REQUEST", &why, None))
 }
 
 fn acr_repo(shared: &Shared, name: &str, patch: Option<&Bytes>) -> Resp {
@@ -961,14 +967,10 @@ fn acr_repo(shared: &Shared, name: &str, patch: Option<&Bytes>) -> Resp {
     let Some(repo) = reg.visible_repo_mut(name) else {
         return name_unknown(name);
     };
-    if let Some(body) = patch {
-        let value = match patch_body(body) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        if let Err(why) = repo.attributes.patch(&value) {
-            return error(400, "BAD_REQUEST", &why, None);
-        }
+    if let Some(body) = patch
+        && let Err(answer) = apply_patch(&mut repo.attributes, body)
+    {
+        return answer;
     }
     let value = json!({
         "registry": host,
@@ -1076,14 +1078,10 @@ fn acr_tag(shared: &Shared, name: &str, tag: &str, patch: Option<&Bytes>) -> Res
     let Some(meta) = reg.visible_repo_mut(name).and_then(|r| r.tags.get_mut(tag)) else {
         return tag_unknown();
     };
-    if let Some(body) = patch {
-        let value = match patch_body(body) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        if let Err(why) = meta.attributes.patch(&value) {
-            return error(400, "BAD_REQUEST", &why, None);
-        }
+    if let Some(body) = patch
+        && let Err(answer) = apply_patch(&mut meta.attributes, body)
+    {
+        return answer;
     }
     let value = json!({ "registry": host, "imageName": name, "tag": tag_json(tag, meta) });
     if patch.is_some()
@@ -1222,14 +1220,10 @@ fn acr_manifest(shared: &Shared, name: &str, reference: &str, patch: Option<&Byt
     let Some(meta) = repo.manifests.get_mut(&digest) else {
         return manifest_unknown(reference);
     };
-    if let Some(body) = patch {
-        let value = match patch_body(body) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        if let Err(why) = meta.attributes.patch(&value) {
-            return error(400, "BAD_REQUEST", &why, None);
-        }
+    if let Some(body) = patch
+        && let Err(answer) = apply_patch(&mut meta.attributes, body)
+    {
+        return answer;
     }
     let value = json!({
         "registry": host,
