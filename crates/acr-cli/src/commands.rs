@@ -103,7 +103,7 @@ pub(crate) async fn repo(
 
 fn tag_order(order: Option<Order>) -> ArtifactTagOrder {
     match order {
-        None => ArtifactTagOrder::None,
+        None => ArtifactTagOrder::Unordered,
         Some(Order::Asc) => ArtifactTagOrder::LastUpdatedOnAscending,
         Some(Order::Desc) => ArtifactTagOrder::LastUpdatedOnDescending,
     }
@@ -111,7 +111,7 @@ fn tag_order(order: Option<Order>) -> ArtifactTagOrder {
 
 fn manifest_order(order: Option<Order>) -> ArtifactManifestOrder {
     match order {
-        None => ArtifactManifestOrder::None,
+        None => ArtifactManifestOrder::Unordered,
         Some(Order::Asc) => ArtifactManifestOrder::LastUpdatedOnAscending,
         Some(Order::Desc) => ArtifactManifestOrder::LastUpdatedOnDescending,
     }
@@ -398,6 +398,7 @@ pub(crate) async fn referrers(
     let digest = digest(value)?;
     let referrers = client
         .list_referrers(repository, &digest, artifact_type)
+        .try_collect::<Vec<_>>()
         .await?;
     out.print(
         || {

@@ -102,7 +102,7 @@ pub(crate) fn tag_text(t: &acr::ArtifactTagProperties) -> String {
     [
         ("repository", t.repository_name.clone()),
         ("tag", t.name.clone()),
-        ("digest", t.digest.clone()),
+        ("digest", t.digest.to_string()),
         ("created", time(&t.created_on)),
         ("last updated", time(&t.last_updated_on)),
         ("can delete", opt_bool(t.can_delete)),

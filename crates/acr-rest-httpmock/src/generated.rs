@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  b99f7ac9c84e9131be4aa404b1742b50ff42d7d18da9b27ab473427a1052602b
+// Patched sha256:  832b603cc75e8d616c8d77d2fdd9cacaa8933608faa3c5f61685992259b0db19
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 pub mod operations {
@@ -541,8 +541,15 @@ pub mod operations {
         pub fn into_inner(self) -> ::httpmock::When {
             self.0
         }
-        pub fn api_version(self, value: &str) -> Self {
-            Self(self.0.query_param("api-version", value.to_string()))
+        pub fn api_version<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("api-version", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("api-version"))
+            }
         }
         pub fn last<'a, T>(self, value: T) -> Self
         where
@@ -794,8 +801,15 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn api_version(self, value: &str) -> Self {
-            Self(self.0.query_param("api-version", value.to_string()))
+        pub fn api_version<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("api-version", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("api-version"))
+            }
         }
         pub fn digest<'a, T>(self, value: T) -> Self
         where
@@ -1104,8 +1118,15 @@ pub mod operations {
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn api_version(self, value: &str) -> Self {
-            Self(self.0.query_param("api-version", value.to_string()))
+        pub fn api_version<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("api-version", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("api-version"))
+            }
         }
         pub fn last<'a, T>(self, value: T) -> Self
         where
@@ -1493,6 +1514,93 @@ pub mod operations {
             )
         }
     }
+    pub struct ListReferrersWhen(::httpmock::When);
+    impl ListReferrersWhen {
+        pub fn new(inner: ::httpmock::When) -> Self {
+            Self(
+                inner
+                    .method(::httpmock::Method::GET)
+                    .path_matches(
+                        regex::Regex::new("^/v2/[^/]*/referrers/[^/]*$").unwrap(),
+                    ),
+            )
+        }
+        pub fn into_inner(self) -> ::httpmock::When {
+            self.0
+        }
+        pub fn name(self, value: &str) -> Self {
+            let re = regex::Regex::new(
+                    &format!("^/v2/{}/referrers/.*$", value.to_string()),
+                )
+                .unwrap();
+            Self(self.0.path_matches(re))
+        }
+        pub fn digest(self, value: &str) -> Self {
+            let re = regex::Regex::new(
+                    &format!("^/v2/.*/referrers/{}$", value.to_string()),
+                )
+                .unwrap();
+            Self(self.0.path_matches(re))
+        }
+        pub fn artifact_type<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("artifactType", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("artifactType"))
+            }
+        }
+        pub fn accept<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.header("accept", value.to_string()))
+            } else {
+                Self(self.0.header_missing("accept"))
+            }
+        }
+    }
+    pub struct ListReferrersThen(::httpmock::Then);
+    impl ListReferrersThen {
+        pub fn new(inner: ::httpmock::Then) -> Self {
+            Self(inner)
+        }
+        pub fn into_inner(self) -> ::httpmock::Then {
+            self.0
+        }
+        pub fn ok(self, value: ::serde_json::Value) -> Self {
+            Self(
+                self
+                    .0
+                    .status(200u16)
+                    .header("content-type", "application/json")
+                    .json_body(value),
+            )
+        }
+        pub fn client_error(self, status: u16, value: &types::AcrErrors) -> Self {
+            assert_eq!(status / 100u16, 4u16);
+            Self(
+                self
+                    .0
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+        pub fn server_error(self, status: u16, value: &types::AcrErrors) -> Self {
+            assert_eq!(status / 100u16, 5u16);
+            Self(
+                self
+                    .0
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+    }
 }
 /// An extension trait for [`MockServer`](::httpmock::MockServer) that
 /// adds a method for each operation. These are the equivalent of
@@ -1597,6 +1705,9 @@ pub trait MockServerExt {
             operations::ExchangeRefreshTokenForAccessTokenWhen,
             operations::ExchangeRefreshTokenForAccessTokenThen,
         );
+    fn list_referrers<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(operations::ListReferrersWhen, operations::ListReferrersThen);
 }
 impl MockServerExt for ::httpmock::MockServer {
     fn check_docker_v2_support<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
@@ -1871,6 +1982,17 @@ impl MockServerExt for ::httpmock::MockServer {
             config_fn(
                 operations::ExchangeRefreshTokenForAccessTokenWhen::new(when),
                 operations::ExchangeRefreshTokenForAccessTokenThen::new(then),
+            )
+        })
+    }
+    fn list_referrers<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(operations::ListReferrersWhen, operations::ListReferrersThen),
+    {
+        self.mock(|when, then| {
+            config_fn(
+                operations::ListReferrersWhen::new(when),
+                operations::ListReferrersThen::new(then),
             )
         })
     }

@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  b99f7ac9c84e9131be4aa404b1742b50ff42d7d18da9b27ab473427a1052602b
+// Patched sha256:  832b603cc75e8d616c8d77d2fdd9cacaa8933608faa3c5f61685992259b0db19
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 #[allow(unused_imports)]
@@ -603,15 +603,19 @@ pub mod types {
         }
     }
     ///List of tag details
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     pub struct TagList {
         ///Image name
-        #[serde(rename = "imageName")]
-        pub image_name: ::std::string::String,
+        #[serde(
+            rename = "imageName",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub image_name: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub link: ::std::option::Option<::std::string::String>,
         ///Registry login server name. This is likely to be similar to {registry-name}.azurecr.io.
-        pub registry: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub registry: ::std::option::Option<::std::string::String>,
         ///List of tag attribute details
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub tags: ::std::option::Option<::std::vec::Vec<TagAttributesBase>>,
@@ -2361,7 +2365,7 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct TagList {
             image_name: ::std::result::Result<
-                ::std::string::String,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             link: ::std::result::Result<
@@ -2369,7 +2373,7 @@ pub mod types {
                 ::std::string::String,
             >,
             registry: ::std::result::Result<
-                ::std::string::String,
+                ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
             tags: ::std::result::Result<
@@ -2380,9 +2384,9 @@ pub mod types {
         impl ::std::default::Default for TagList {
             fn default() -> Self {
                 Self {
-                    image_name: Err("no value supplied for image_name".to_string()),
+                    image_name: Ok(Default::default()),
                     link: Ok(Default::default()),
-                    registry: Err("no value supplied for registry".to_string()),
+                    registry: Ok(Default::default()),
                     tags: Ok(Default::default()),
                 }
             }
@@ -2390,7 +2394,7 @@ pub mod types {
         impl TagList {
             pub fn image_name<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.image_name = value
@@ -2414,7 +2418,7 @@ pub mod types {
             }
             pub fn registry<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.registry = value
@@ -2981,6 +2985,27 @@ let response = client.exchange_refresh_token_for_access_token()
         &self,
     ) -> builder::ExchangeRefreshTokenForAccessToken<'_> {
         builder::ExchangeRefreshTokenForAccessToken::new(self)
+    }
+    /**The manifests that refer to `digest` through their `subject`.
+
+Sends a `GET` request to `/v2/{name}/referrers/{digest}`
+
+Arguments:
+- `name`: Name of the repository.
+- `digest`: Digest of the subject manifest.
+- `artifact_type`: Only referrers of this artifact type.
+- `accept`: The media type of the answer.
+```ignore
+let response = client.list_referrers()
+    .name(name)
+    .digest(digest)
+    .artifact_type(artifact_type)
+    .accept(accept)
+    .send()
+    .await;
+```*/
+    pub fn list_referrers(&self) -> builder::ListReferrers<'_> {
+        builder::ListReferrers::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -3811,7 +3836,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct ListRepositories<'a> {
         client: &'a super::Client,
-        api_version: Result<::std::string::String, String>,
+        api_version: Result<Option<::std::string::String>, String>,
         last: Result<Option<::std::string::String>, String>,
         n: Result<Option<i64>, String>,
     }
@@ -3819,7 +3844,7 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
-                api_version: Err("api_version was not initialized".to_string()),
+                api_version: Ok(None),
                 last: Ok(None),
                 n: Ok(None),
             }
@@ -3830,6 +3855,7 @@ pub mod builder {
         {
             self.api_version = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for api_version failed"
                         .to_string()
@@ -4254,7 +4280,7 @@ pub mod builder {
     pub struct ListTags<'a> {
         client: &'a super::Client,
         name: Result<::std::string::String, String>,
-        api_version: Result<::std::string::String, String>,
+        api_version: Result<Option<::std::string::String>, String>,
         digest: Result<Option<::std::string::String>, String>,
         last: Result<Option<::std::string::String>, String>,
         n: Result<Option<i64>, String>,
@@ -4265,7 +4291,7 @@ pub mod builder {
             Self {
                 client: client,
                 name: Err("name was not initialized".to_string()),
-                api_version: Err("api_version was not initialized".to_string()),
+                api_version: Ok(None),
                 digest: Ok(None),
                 last: Ok(None),
                 n: Ok(None),
@@ -4290,6 +4316,7 @@ pub mod builder {
         {
             self.api_version = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for api_version failed"
                         .to_string()
@@ -4788,7 +4815,7 @@ pub mod builder {
     pub struct ListManifests<'a> {
         client: &'a super::Client,
         name: Result<::std::string::String, String>,
-        api_version: Result<::std::string::String, String>,
+        api_version: Result<Option<::std::string::String>, String>,
         last: Result<Option<::std::string::String>, String>,
         n: Result<Option<i64>, String>,
         orderby: Result<Option<::std::string::String>, String>,
@@ -4798,7 +4825,7 @@ pub mod builder {
             Self {
                 client: client,
                 name: Err("name was not initialized".to_string()),
-                api_version: Err("api_version was not initialized".to_string()),
+                api_version: Ok(None),
                 last: Ok(None),
                 n: Ok(None),
                 orderby: Ok(None),
@@ -4822,6 +4849,7 @@ pub mod builder {
         {
             self.api_version = value
                 .try_into()
+                .map(Some)
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for api_version failed"
                         .to_string()
@@ -5499,6 +5527,137 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_referrers`]
+
+[`Client::list_referrers`]: super::Client::list_referrers*/
+    #[derive(Debug, Clone)]
+    pub struct ListReferrers<'a> {
+        client: &'a super::Client,
+        name: Result<::std::string::String, String>,
+        digest: Result<::std::string::String, String>,
+        artifact_type: Result<Option<::std::string::String>, String>,
+        accept: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> ListReferrers<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                name: Err("name was not initialized".to_string()),
+                digest: Err("digest was not initialized".to_string()),
+                artifact_type: Ok(None),
+                accept: Ok(None),
+            }
+        }
+        pub fn name<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.name = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for name failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn digest<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.digest = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for digest failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn artifact_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.artifact_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for artifact_type failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn accept<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.accept = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for accept failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/v2/{name}/referrers/{digest}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<ByteStream>, Error<types::AcrErrors>> {
+            let Self { client, name, digest, artifact_type, accept } = self;
+            let name = name.map_err(Error::InvalidRequest)?;
+            let digest = digest.map_err(Error::InvalidRequest)?;
+            let artifact_type = artifact_type.map_err(Error::InvalidRequest)?;
+            let accept = accept.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v2/{}/referrers/{}", client.baseurl, encode_path(& name.to_string()),
+                encode_path(& digest.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = accept {
+                header_map.append("accept", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .query(
+                    &progenitor_client::QueryParam::new("artifactType", &artifact_type),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_referrers",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::stream(response)),
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -8,8 +8,8 @@ use acr_rest_httpmock::MockServerExt;
 async fn a_typed_mock_matches_the_generated_request() {
     let server = httpmock::MockServer::start_async().await;
     let tags = types::TagList {
-        image_name: "hello-world".into(),
-        registry: "r.azurecr.io".into(),
+        image_name: Some("hello-world".into()),
+        registry: Some("r.azurecr.io".into()),
         link: None,
         tags: Some(vec![]),
     };
@@ -33,6 +33,6 @@ async fn a_typed_mock_matches_the_generated_request() {
         .unwrap();
 
     mock.assert_async().await;
-    assert_eq!(list.image_name, "hello-world");
+    assert_eq!(list.image_name.as_deref(), Some("hello-world"));
     assert_eq!(list.tags.as_deref().map(<[_]>::len), Some(0));
 }

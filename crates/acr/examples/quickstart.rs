@@ -19,8 +19,8 @@ use acr::Credential;
 #[cfg(not(test))]
 mod common;
 use acr::{
-    ArtifactManifestOrder, ArtifactTagOrder, ContainerRegistryClient, ManifestBody,
-    PropertiesUpdate,
+    ArtifactManifestOrder, ArtifactTagOrder, ContainerRegistryClient, Descriptor, ImageManifest,
+    ManifestBody, PropertiesUpdate,
 };
 use futures_util::TryStreamExt as _;
 
@@ -65,12 +65,19 @@ pub(crate) async fn tour(client: &ContainerRegistryClient) -> acr::Result<()> {
         )
         .await?;
     println!("   config {} ({} bytes)", config.digest, config.size);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.digest.as_str(), "size": config.size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.digest.as_str(), "size": layer.size}],
-    });
+    let manifest = ImageManifest {
+        config: Descriptor::new(
+            "application/vnd.oci.image.config.v1+json",
+            config.digest.clone(),
+            config.size,
+        ),
+        layers: vec![Descriptor::new(
+            "application/vnd.oci.image.layer.v1.tar",
+            layer.digest.clone(),
+            layer.size,
+        )],
+        ..Default::default()
+    };
     let digest = client
         .set_manifest(REPOSITORY, ManifestBody::json(&manifest)?)
         .tag("v1")

@@ -7,7 +7,7 @@
 //!     cargo run -p acr --example upload_image
 //! ```
 
-use acr::{ContainerRegistryClient, Digest, ManifestBody};
+use acr::{ContainerRegistryClient, Descriptor, Digest, ImageManifest, ManifestBody};
 
 // The tests include this file as a module and bring their own registry.
 #[cfg(not(test))]
@@ -29,20 +29,19 @@ pub(crate) async fn upload_image(
     let config = client.upload_blob(repository, config).await?;
     println!("config {} ({} bytes)", config.digest, config.size);
 
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config.digest.as_str(),
-            "size": config.size,
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer.digest.as_str(),
-            "size": layer.size,
-        }],
-    });
+    let manifest = ImageManifest {
+        config: Descriptor::new(
+            "application/vnd.oci.image.config.v1+json",
+            config.digest,
+            config.size,
+        ),
+        layers: vec![Descriptor::new(
+            "application/vnd.oci.image.layer.v1.tar",
+            layer.digest,
+            layer.size,
+        )],
+        ..Default::default()
+    };
     let digest = client
         .set_manifest(repository, ManifestBody::json(&manifest)?)
         .tag(tag)

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use url::Url;
@@ -468,26 +468,28 @@ impl DownloadBlob<'_> {
     async fn start(self) -> Result<DownloadBlobStream> {
         validate_repository(&self.repository)?;
         let hasher = self.digest.hasher()?;
-        let operation = self
-            .client
-            .pipeline
-            .operation("download_blob", Some(&self.repository));
-        let url =
-            self.client
-                .pipeline
-                .url(&["v2", &self.repository, "blobs", self.digest.as_str()]);
-        let fetcher = Fetcher { operation, url };
+        let fetcher = Fetcher {
+            client: self.client.clone(),
+            repository: self.repository.clone(),
+            digest: self.digest.clone(),
+        };
 
         let first_end = self.chunk_size as u64 - 1;
-        let response = fetcher.get(0, Some(first_end)).await?;
+        let response = match fetcher.get_or_unsatisfiable(0, Some(first_end)).await {
+            Ok(response) => Some(response),
+            // An empty blob has no byte 0 to range over: `Content-Range: bytes */0`.
+            Err((_, Some(0))) => None,
+            Err((error, _)) => return Err(error),
+        };
         // What the first answer covers, and where the rest starts when there is more.
         let (total, first, more_from): (
             Option<u64>,
             BoxStream<'static, Result<Bytes>>,
             Option<u64>,
-        ) = match response.status() {
-            StatusCode::PARTIAL_CONTENT => {
-                let range = content_range(&response, 0)?;
+        ) = match response {
+            None => (Some(0), stream::empty().boxed(), None),
+            Some(response) if response.status == StatusCode::PARTIAL_CONTENT => {
+                let range = content_range(&response.headers, 0)?;
                 let sent_end = range.range.map_or(first_end, |(_, end)| end);
                 let more = match range.total {
                     Some(total) => (total > sent_end + 1).then_some(sent_end + 1),
@@ -501,23 +503,15 @@ impl DownloadBlob<'_> {
                 )
             }
             // The whole blob: the registry ignored the range.
-            StatusCode::OK => {
-                let total = response.content_length();
+            Some(response) => {
+                let total = response
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
                 let end = total.filter(|t| *t > 0).map(|t| t - 1);
                 (total, fetcher.clone().pieces(0, end, Some(response)), None)
             }
-            // An empty blob has no byte 0 to range over.
-            StatusCode::RANGE_NOT_SATISFIABLE
-                if response
-                    .headers()
-                    .get(CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range)
-                    .is_some_and(|r| r.total == Some(0)) =>
-            {
-                (Some(0), stream::empty().boxed(), None)
-            }
-            _ => return Err(Error::from_response(response).await),
         };
 
         let rest: BoxStream<'static, Result<Bytes>> = match (more_from, total) {
@@ -569,9 +563,8 @@ impl<'a> IntoFuture for DownloadBlob<'a> {
     }
 }
 
-fn content_range(response: &reqwest::Response, start: u64) -> Result<crate::range::ContentRange> {
-    let range = response
-        .headers()
+fn content_range(headers: &http::HeaderMap, start: u64) -> Result<crate::range::ContentRange> {
+    let range = headers
         .get(CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_content_range)
@@ -587,25 +580,72 @@ fn content_range(response: &reqwest::Response, start: u64) -> Result<crate::rang
 /// Sends the ranged requests of one download.
 #[derive(Clone)]
 struct Fetcher {
-    operation: Arc<Operation>,
-    url: Url,
+    client: ContainerRegistryClient,
+    repository: String,
+    digest: Digest,
 }
 
 /// How many times in a row a range is asked again after its connection dropped before
 /// a byte arrived.
 const RESUMES: u32 = 3;
 
+/// A successful answer to a blob `GET`, its body not yet read.
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+}
+
 impl Fetcher {
-    async fn get(&self, start: u64, end: Option<u64>) -> Result<reqwest::Response> {
-        let mut request = reqwest::Request::new(Method::GET, self.url.clone());
+    async fn get(&self, start: u64, end: Option<u64>) -> Result<Answer> {
+        self.get_or_unsatisfiable(start, end)
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// A range's answer; on an error, also the blob's size when a 416 told it.
+    async fn get_or_unsatisfiable(
+        &self,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Answer, (Error, Option<u64>)> {
         let range = match end {
             Some(end) => format!("bytes={start}-{end}"),
             None => format!("bytes={start}-"),
         };
-        request
-            .headers_mut()
-            .insert(RANGE, HeaderValue::try_from(range).expect("digits"));
-        self.operation.send(request).await
+        let (name, digest) = (self.repository.as_str(), self.digest.as_str());
+        let operation = self.client.pipeline.operation("download_blob", Some(name));
+        let outcome = operation
+            .clone()
+            .run(|client| async move {
+                client
+                    .get_blob()
+                    .name(name)
+                    .digest(digest)
+                    .range(range)
+                    .send()
+                    .await
+            })
+            .await;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error @ Error::Service { status: 416, .. }) => {
+                let size = operation
+                    .take_failed_headers()
+                    .and_then(|headers| {
+                        let value = headers.get(CONTENT_RANGE)?.to_str().ok()?.to_owned();
+                        parse_content_range(&value)
+                    })
+                    .and_then(|range| range.total);
+                return Err((error, size));
+            }
+            Err(error) => return Err((error, None)),
+        };
+        Ok(Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.into_inner().into_inner().boxed(),
+        })
     }
 
     /// The bytes `start..=end` (to the blob's end when `end` is `None`), as they arrive,
@@ -615,7 +655,7 @@ impl Fetcher {
         self,
         start: u64,
         end: Option<u64>,
-        response: Option<reqwest::Response>,
+        response: Option<Answer>,
     ) -> BoxStream<'static, Result<Bytes>> {
         struct State {
             fetcher: Fetcher,
@@ -628,7 +668,7 @@ impl Fetcher {
             fetcher: self,
             position: start,
             end,
-            body: response.map(|r| r.bytes_stream().boxed()),
+            body: response.map(|r| r.body),
             resumes: RESUMES,
         };
         stream::try_unfold(state, |mut state| async move {
@@ -639,19 +679,25 @@ impl Fetcher {
                 let body = match state.body.as_mut() {
                     Some(body) => body,
                     None => {
-                        let response = state.fetcher.get(state.position, state.end).await?;
-                        match response.status() {
-                            StatusCode::PARTIAL_CONTENT => {
-                                content_range(&response, state.position)?;
-                            }
-                            StatusCode::OK if state.position == 0 => {}
+                        let response = match state.fetcher.get(state.position, state.end).await {
                             // Past the end of a blob of unknown length: nothing more.
-                            StatusCode::RANGE_NOT_SATISFIABLE if state.end.is_none() => {
+                            Err(Error::Service { status: 416, .. }) if state.end.is_none() => {
                                 return Ok(None);
                             }
-                            _ => return Err(unexpected(response, "a ranged blob request").await),
+                            outcome => outcome?,
+                        };
+                        match response.status {
+                            StatusCode::PARTIAL_CONTENT => {
+                                content_range(&response.headers, state.position)?;
+                            }
+                            StatusCode::OK if state.position == 0 => {}
+                            status => {
+                                return Err(Error::Protocol(format!(
+                                    "the registry answered {status} to a ranged blob request"
+                                )));
+                            }
                         }
-                        state.body.insert(response.bytes_stream().boxed())
+                        state.body.insert(response.body)
                     }
                 };
                 match body.next().await {

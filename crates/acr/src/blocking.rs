@@ -24,8 +24,8 @@ use futures_util::StreamExt as _;
 
 use crate::{
     ArtifactManifestOrder, ArtifactManifestProperties, ArtifactTagOrder, ArtifactTagProperties,
-    BlobData, Descriptor, Digest, Error, GetManifestResult, ManifestBody, Pager, PropertiesUpdate,
-    RepositoryProperties, Result, UploadBlobResult,
+    BlobData, Descriptor, Digest, Error, GetManifestResult, IntoReference, ManifestBody, Pager,
+    PropertiesUpdate, RepositoryProperties, Result, UploadBlobResult,
 };
 
 /// The blocking twin of [`crate::ContainerRegistryClient`]: the same operations, each
@@ -41,6 +41,33 @@ impl fmt::Debug for ContainerRegistryClient {
         f.debug_tuple("blocking::ContainerRegistryClient")
             .field(&self.inner)
             .finish()
+    }
+}
+
+/// Stores a manifest; see [`ContainerRegistryClient::set_manifest`].
+#[derive(Debug)]
+#[must_use = "the manifest is sent only by `send`"]
+pub struct SetManifest<'a> {
+    inner: crate::SetManifest<'a>,
+    runtime: &'a tokio::runtime::Runtime,
+}
+
+impl SetManifest<'_> {
+    /// See [`crate::SetManifest::tag`].
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.inner = self.inner.tag(tag);
+        self
+    }
+
+    /// See [`crate::SetManifest::media_type`].
+    pub fn media_type(mut self, media_type: &str) -> Self {
+        self.inner = self.inner.media_type(media_type);
+        self
+    }
+
+    /// Sends the manifest and returns its digest.
+    pub fn send(self) -> Result<Digest> {
+        self.runtime.block_on(self.inner.into_future())
     }
 }
 
@@ -167,54 +194,49 @@ impl ContainerRegistryClient {
     pub fn get_manifest_properties(
         &self,
         repository: &str,
-        tag_or_digest: &str,
+        reference: impl IntoReference,
     ) -> Result<ArtifactManifestProperties> {
-        self.run(
-            self.inner
-                .get_manifest_properties(repository, tag_or_digest),
-        )
+        self.run(self.inner.get_manifest_properties(repository, reference))
     }
 
     /// See [`crate::ContainerRegistryClient::update_manifest_properties`].
     pub fn update_manifest_properties(
         &self,
         repository: &str,
-        tag_or_digest: &str,
+        reference: impl IntoReference,
         update: &PropertiesUpdate,
     ) -> Result<ArtifactManifestProperties> {
         self.run(
             self.inner
-                .update_manifest_properties(repository, tag_or_digest, update),
+                .update_manifest_properties(repository, reference, update),
         )
     }
 
     /// See [`crate::ContainerRegistryClient::delete_manifest`].
-    pub fn delete_manifest(&self, repository: &str, tag_or_digest: &str) -> Result<()> {
-        self.run(self.inner.delete_manifest(repository, tag_or_digest))
+    pub fn delete_manifest(&self, repository: &str, reference: impl IntoReference) -> Result<()> {
+        self.run(self.inner.delete_manifest(repository, reference))
     }
 
     /// See [`crate::ContainerRegistryClient::get_manifest`].
-    pub fn get_manifest(&self, repository: &str, tag_or_digest: &str) -> Result<GetManifestResult> {
-        self.run(self.inner.get_manifest(repository, tag_or_digest))
-    }
-
-    /// See [`crate::ContainerRegistryClient::set_manifest`]; `tag` and `media_type` as its
-    /// builder takes them.
-    pub fn set_manifest(
+    pub fn get_manifest(
         &self,
         repository: &str,
+        reference: impl IntoReference,
+    ) -> Result<GetManifestResult> {
+        self.run(self.inner.get_manifest(repository, reference))
+    }
+
+    /// See [`crate::ContainerRegistryClient::set_manifest`]: the same builder, sent by
+    /// [`SetManifest::send`].
+    pub fn set_manifest<'a>(
+        &'a self,
+        repository: &'a str,
         manifest: impl Into<ManifestBody>,
-        tag: Option<&str>,
-        media_type: Option<&str>,
-    ) -> Result<Digest> {
-        let mut request = self.inner.set_manifest(repository, manifest);
-        if let Some(tag) = tag {
-            request = request.tag(tag);
+    ) -> SetManifest<'a> {
+        SetManifest {
+            inner: self.inner.set_manifest(repository, manifest),
+            runtime: &self.runtime,
         }
-        if let Some(media_type) = media_type {
-            request = request.media_type(media_type);
-        }
-        self.run(request.into_future())
     }
 
     /// See [`crate::ContainerRegistryClient::list_referrers`].
@@ -223,8 +245,8 @@ impl ContainerRegistryClient {
         repository: &str,
         digest: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        self.run(self.inner.list_referrers(repository, digest, artifact_type))
+    ) -> Iter<Descriptor> {
+        self.iter(self.inner.list_referrers(repository, digest, artifact_type))
     }
 
     /// See [`crate::ContainerRegistryClient::upload_blob`].

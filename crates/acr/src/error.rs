@@ -101,38 +101,61 @@ impl Error {
     }
 }
 
-/// The body of a generated operation's error response.
-pub(crate) trait ErrorBody {
-    /// ACR's error code and message, when the body carried them.
-    fn code_and_message(&self) -> (Option<String>, Option<String>);
+/// At most this much of an error response's body is read, for its message: an error
+/// body is a few hundred bytes, and a hostile one must not fill memory.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// ACR's error envelope, `{"errors":[{"code","message"}]}`; every field may be missing.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    errors: Option<Vec<EnvelopeError>>,
 }
 
-impl ErrorBody for acr_rest::types::AcrErrors {
-    fn code_and_message(&self) -> (Option<String>, Option<String>) {
-        let first = self.errors.as_ref().and_then(|errors| errors.first());
-        (
-            first.and_then(|e| e.code.clone()),
-            first.and_then(|e| e.message.clone()),
-        )
-    }
+#[derive(serde::Deserialize)]
+struct EnvelopeError {
+    code: Option<String>,
+    message: Option<String>,
 }
 
-impl ErrorBody for () {
-    fn code_and_message(&self) -> (Option<String>, Option<String>) {
-        (None, None)
-    }
+/// ACR's error code and message, when `body` is its error envelope.
+fn code_and_message(body: &[u8]) -> Option<(Option<String>, Option<String>)> {
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    let first = envelope.errors?.into_iter().next();
+    Some(first.map_or((None, None), |e| (e.code, e.message)))
 }
 
-/// The first message of ACR's error envelope `{"errors":[{"code","message"}]}`.
+/// The first message of ACR's error envelope.
 pub(crate) fn service_message(body: &[u8]) -> Option<String> {
-    let envelope: acr_rest::types::AcrErrors = serde_json::from_slice(body).ok()?;
-    envelope.code_and_message().1
+    code_and_message(body)?.1
 }
 
 impl Error {
-    /// The error for a response with status `status`: `404` is [`Error::NotFound`], `401`
-    /// and `403` are [`Error::Authentication`], anything else [`Error::Service`].
-    pub(crate) fn from_status(
+    /// The one classifier of unsuccessful responses, generated or handwritten: `404` is
+    /// [`Error::NotFound`], `401` and `403` are [`Error::Authentication`], anything else
+    /// [`Error::Service`]. The message is the envelope's, or the start of any other body
+    /// (proxies and gateways answer in HTML or plain text), or the status's reason.
+    pub(crate) fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Self {
+        let (code, message) = code_and_message(body).unwrap_or_else(|| (None, body_text(body)));
+        Self::from_status(status, code, message, request_id(headers))
+    }
+
+    /// The error for an unsuccessful response: its status, `x-ms-request-id` and at most
+    /// [`MAX_ERROR_BODY`] bytes of its body, through [`Error::classify`].
+    pub(crate) async fn from_response(mut response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = std::mem::take(response.headers_mut());
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_ERROR_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() == MAX_ERROR_BODY {
+                break;
+            }
+        }
+        Self::classify(status, &headers, &body)
+    }
+
+    fn from_status(
         status: u16,
         code: Option<String>,
         message: Option<String>,
@@ -157,51 +180,35 @@ impl Error {
         }
     }
 
-    /// Maps an error of the generated client.
-    pub(crate) fn from_rest<E: ErrorBody>(error: acr_rest::Error<E>) -> Self {
+    /// Maps an error of the generated client. Unsuccessful responses do not reach here:
+    /// the pipeline classifies them before the generated code sees them.
+    pub(crate) fn from_rest<E>(error: acr_rest::Error<E>) -> Self {
         match error {
-            acr_rest::Error::ErrorResponse(response) => {
-                let request_id = request_id(response.headers());
-                let (code, message) = response.code_and_message();
-                Self::from_status(response.status().as_u16(), code, message, request_id)
-            }
-            acr_rest::Error::UnexpectedResponse(response) => Self::from_status(
+            acr_rest::Error::ErrorResponse(response) => Self::from_status(
                 response.status().as_u16(),
                 None,
-                Some(format!("unexpected response status {}", response.status())),
+                None,
                 request_id(response.headers()),
             ),
+            acr_rest::Error::UnexpectedResponse(response) => Error::Protocol(format!(
+                "the registry answered with status {}, which the operation does not define",
+                response.status()
+            )),
             acr_rest::Error::InvalidRequest(message) => Error::InvalidInput(message),
             acr_rest::Error::CommunicationError(error)
             | acr_rest::Error::ResponseBodyError(error)
             | acr_rest::Error::InvalidUpgrade(error) => {
                 Error::Transport(Box::new(error.without_url()))
             }
-            acr_rest::Error::InvalidResponsePayload(_, error) => Error::Transport(
-                format!("the registry's response could not be read: {error}").into(),
-            ),
+            acr_rest::Error::InvalidResponsePayload(_, error) => Error::Protocol(format!(
+                "the registry's response is not what the operation defines: {error}"
+            )),
             acr_rest::Error::Custom(message) => Error::Transport(message.into()),
         }
     }
 }
 
-impl Error {
-    /// The error for an unsuccessful response of a handwritten request, read from its
-    /// status, `x-ms-request-id` and body (ACR's error envelope, or any text).
-    pub(crate) async fn from_response(response: reqwest::Response) -> Self {
-        let status = response.status().as_u16();
-        let request_id = request_id(response.headers());
-        let body = response.bytes().await.unwrap_or_default();
-        let (code, message) = match serde_json::from_slice::<acr_rest::types::AcrErrors>(&body) {
-            Ok(envelope) => envelope.code_and_message(),
-            Err(_) => (None, body_text(&body)),
-        };
-        Self::from_status(status, code, message, request_id)
-    }
-}
-
-/// The start of a body that is not ACR's JSON, as a message (proxies answer in HTML or
-/// plain text).
+/// The start of a body that is not ACR's JSON, as a message.
 pub(crate) fn body_text(body: &[u8]) -> Option<String> {
     const SHOWN: usize = 512;
     let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]);

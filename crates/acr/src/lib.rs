@@ -57,6 +57,7 @@ mod pager;
 mod pipeline;
 mod range;
 mod reference;
+mod referrers;
 mod registry;
 mod retry;
 mod secret;
@@ -104,15 +105,15 @@ pub use credential::{AccessToken, Credential, TokenCredential};
 pub use error::{BoxError, Error, Result};
 pub use manifest::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, GetManifestResult, ImageIndex,
-    ImageManifest, MAX_MANIFEST_SIZE, ManifestBody, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST, Platform,
-    SetManifest,
+    ImageManifest, MAX_MANIFEST_SIZE, ManifestBody, OCI_EMPTY, OCI_IMAGE_INDEX, OCI_IMAGE_MANIFEST,
+    Platform, SetManifest,
 };
 pub use models::{
     ArtifactArchitecture, ArtifactManifestOrder, ArtifactManifestPlatform,
     ArtifactManifestProperties, ArtifactOperatingSystem, ArtifactTagOrder, ArtifactTagProperties,
     PropertiesUpdate, RepositoryProperties,
 };
-pub use pager::{Page, Pager, Pages};
-pub use reference::Digest;
+pub use pager::{MAX_LISTING_PAGE_BYTES, Page, Pager, Pages};
+pub use reference::{Digest, IntoReference, Reference};
 pub use retry::RetryOptions;
 pub use secret::Secret;

@@ -2,6 +2,17 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::{Digest, Error, Result};
+
+/// A digest the registry reported, which must be one.
+fn reported_digest(value: &str, what: &str) -> Result<Digest> {
+    Digest::parse(value).map_err(|_| {
+        Error::Protocol(format!(
+            "the registry reports {value:?} as the digest of {what}, which is not a digest"
+        ))
+    })
+}
+
 /// A repository's metadata and permissions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -28,8 +39,8 @@ pub struct RepositoryProperties {
     pub can_list: Option<bool>,
 }
 
-impl From<acr_rest::types::RepositoryAttributes> for RepositoryProperties {
-    fn from(wire: acr_rest::types::RepositoryAttributes) -> Self {
+impl RepositoryProperties {
+    pub(crate) fn from_wire(wire: acr_rest::types::RepositoryAttributes) -> Self {
         let attributes = wire.changeable_attributes.unwrap_or_default();
         Self {
             registry: wire.registry,
@@ -106,7 +117,7 @@ pub struct ArtifactTagProperties {
     /// The tag.
     pub name: String,
     /// The digest of the manifest it points to.
-    pub digest: String,
+    pub digest: Digest,
     /// When the tag was created.
     pub created_on: DateTime<Utc>,
     /// When it last changed.
@@ -122,19 +133,22 @@ pub struct ArtifactTagProperties {
 }
 
 impl ArtifactTagProperties {
-    pub(crate) fn from_wire(repository: &str, tag: acr_rest::types::TagAttributesBase) -> Self {
+    pub(crate) fn from_wire(
+        repository: &str,
+        tag: acr_rest::types::TagAttributesBase,
+    ) -> Result<Self> {
         let attributes = tag.changeable_attributes.unwrap_or_default();
-        Self {
+        Ok(Self {
             repository_name: repository.to_owned(),
+            digest: reported_digest(&tag.digest, &format!("tag {}", tag.name))?,
             name: tag.name,
-            digest: tag.digest,
             created_on: tag.created_time,
             last_updated_on: tag.last_update_time,
             can_delete: attributes.delete_enabled,
             can_write: attributes.write_enabled,
             can_read: attributes.read_enabled,
             can_list: attributes.list_enabled,
-        }
+        })
     }
 }
 
@@ -147,7 +161,7 @@ pub struct ArtifactManifestProperties {
     /// The repository the manifest is in.
     pub repository_name: String,
     /// The manifest's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The manifest's media type, when the registry reports it.
     pub media_type: Option<String>,
     /// The media type of the image's config, when the registry reports it.
@@ -186,12 +200,24 @@ impl ArtifactManifestProperties {
         registry: &str,
         repository: &str,
         wire: acr_rest::types::ManifestAttributesBase,
-    ) -> Self {
+    ) -> Result<Self> {
         let attributes = wire.changeable_attributes.unwrap_or_default();
-        Self {
+        let related_artifacts = wire
+            .references
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                Ok(ArtifactManifestPlatform {
+                    digest: reported_digest(&r.digest, "a platform manifest")?,
+                    architecture: r.architecture.map(|a| ArtifactArchitecture::from(a.0)),
+                    operating_system: r.os.map(|o| ArtifactOperatingSystem::from(o.0)),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
             registry: registry.to_owned(),
             repository_name: repository.to_owned(),
-            digest: wire.digest,
+            digest: reported_digest(&wire.digest, "a manifest")?,
             media_type: wire.media_type,
             config_media_type: wire.config_media_type,
             size_in_bytes: wire.image_size.and_then(|s| u64::try_from(s).ok()),
@@ -199,22 +225,13 @@ impl ArtifactManifestProperties {
             last_updated_on: wire.last_update_time,
             architecture: wire.architecture.map(|a| ArtifactArchitecture::from(a.0)),
             operating_system: wire.os.map(|o| ArtifactOperatingSystem::from(o.0)),
-            related_artifacts: wire
-                .references
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| ArtifactManifestPlatform {
-                    digest: r.digest,
-                    architecture: r.architecture.map(|a| ArtifactArchitecture::from(a.0)),
-                    operating_system: r.os.map(|o| ArtifactOperatingSystem::from(o.0)),
-                })
-                .collect(),
+            related_artifacts,
             tags: wire.tags.unwrap_or_default(),
             can_delete: attributes.delete_enabled,
             can_write: attributes.write_enabled,
             can_read: attributes.read_enabled,
             can_list: attributes.list_enabled,
-        }
+        })
     }
 }
 
@@ -223,7 +240,7 @@ impl ArtifactManifestProperties {
 #[non_exhaustive]
 pub struct ArtifactManifestPlatform {
     /// The platform manifest's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its CPU architecture.
     pub architecture: Option<ArtifactArchitecture>,
     /// Its operating system.
@@ -347,7 +364,7 @@ open_enum! {
 pub enum ArtifactManifestOrder {
     /// The registry's order.
     #[default]
-    None,
+    Unordered,
     /// Most recently updated first.
     LastUpdatedOnDescending,
     /// Least recently updated first.
@@ -360,7 +377,7 @@ pub enum ArtifactManifestOrder {
 pub enum ArtifactTagOrder {
     /// The registry's order.
     #[default]
-    None,
+    Unordered,
     /// Most recently updated first.
     LastUpdatedOnDescending,
     /// Least recently updated first.
@@ -454,6 +471,6 @@ mod tests {
             ArtifactManifestOrder::LastUpdatedOnAscending.query(),
             Some("timeasc")
         );
-        assert_eq!(ArtifactManifestOrder::None.query(), None);
+        assert_eq!(ArtifactManifestOrder::Unordered.query(), None);
     }
 }

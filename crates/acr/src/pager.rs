@@ -6,13 +6,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+
 use futures_core::Stream;
-use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
+use futures_core::stream::FusedStream;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream, Fuse, StreamExt as _, TryStreamExt as _};
 use http::Method;
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::link::{LinkFollower, next_link};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{BodyLimit, Operation, Pipeline};
 use crate::{Error, Result};
 
 /// One page of a listing.
@@ -41,17 +46,158 @@ impl<T> Page<T> {
     }
 }
 
-/// How a listing reads one page's body.
-pub(crate) type ParsePage<T> = fn(&[u8], &Listing) -> Result<Vec<T>>;
+/// The most bytes one page of a listing may take, 16 MiB: a page of ACR's largest size
+/// (1000 items) is well under 1 MiB, and a larger answer is refused while it is read
+/// ([`Error::Protocol`]) rather than held in memory.
+pub const MAX_LISTING_PAGE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// What a listing requests first, and what its pages are about.
-#[derive(Debug, Clone)]
+/// How many pages in a row may come without an item before the listing is taken for one
+/// that never ends.
+const EMPTY_PAGES: u32 = 3;
+
+/// What one page is asked with: the generated operation's parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PageQuery {
+    pub(crate) last: Option<String>,
+    pub(crate) n: Option<u32>,
+    pub(crate) orderby: Option<String>,
+}
+
+/// How a page is requested: through the generated operation, or, for a next-page link
+/// that does not map onto its parameters, by the link itself.
+#[derive(Debug)]
+pub(crate) enum PageRequest {
+    Query(PageQuery),
+    Link(Url),
+}
+
+/// A page's items and its next-page link.
+pub(crate) type PageOf<T> = (Vec<T>, Option<String>);
+
+/// How a listing fetches one page.
+pub(crate) type FetchPage<T> =
+    fn(Arc<Listing>, PageRequest) -> BoxFuture<'static, Result<PageOf<T>>>;
+
+/// What a listing is about, shared by its pages.
+#[derive(Debug)]
 pub(crate) struct Listing {
     pub(crate) pipeline: Arc<Pipeline>,
     pub(crate) operation: &'static str,
     pub(crate) repository: Option<String>,
-    /// The first page's URL, without the page size.
-    pub(crate) first: Url,
+    /// The path of the first page, percent-decoded: a next-page link on the same path with
+    /// only the operation's own parameters is sent through the generated operation.
+    pub(crate) path: String,
+    /// Which of `last`, `n` and `orderby` the generated operation takes.
+    pub(crate) params: &'static [&'static str],
+    pub(crate) orderby: Option<&'static str>,
+    /// The `Accept` of pages fetched by their link.
+    pub(crate) accept: &'static str,
+    /// What the listing is about beyond its repository (the subject of referrers).
+    pub(crate) subject: Option<crate::Digest>,
+    /// The artifact type a listing of referrers is filtered by.
+    pub(crate) artifact_type: Option<String>,
+}
+
+fn page_too_large(limit: u64, declared: Option<u64>) -> Error {
+    Error::Protocol(format!(
+        "a page of the listing is larger than {limit} bytes{}",
+        declared
+            .map(|d| format!(" (declared {d})"))
+            .unwrap_or_default()
+    ))
+}
+
+impl Listing {
+    /// Fetches one page: by `call` with the page's parameters, or by its link.
+    pub(crate) async fn page<W, E, F, Fut>(
+        &self,
+        request: PageRequest,
+        call: F,
+    ) -> Result<(W, Option<String>)>
+    where
+        W: DeserializeOwned,
+        F: FnOnce(acr_rest::Client, PageQuery) -> Fut,
+        Fut: Future<Output = std::result::Result<acr_rest::ResponseValue<W>, acr_rest::Error<E>>>,
+    {
+        let operation = self.operation();
+        match request {
+            PageRequest::Query(query) => {
+                let response = operation.run(|client| call(client, query)).await?;
+                let next = next_link(response.headers());
+                Ok((response.into_inner(), next))
+            }
+            PageRequest::Link(url) => {
+                let (headers, body) = self.follow(&operation, url).await?;
+                let page = serde_json::from_slice(&body).map_err(|e| {
+                    Error::Protocol(format!(
+                        "a page of the listing is not what was asked for: {e}"
+                    ))
+                })?;
+                Ok((page, next_link(&headers)))
+            }
+        }
+    }
+
+    /// The one handwritten request of listings: a next-page link the generated operation
+    /// cannot express, sent as the registry wrote it.
+    pub(crate) async fn follow(
+        &self,
+        operation: &Operation,
+        url: Url,
+    ) -> Result<(http::HeaderMap, bytes::Bytes)> {
+        let mut request = reqwest::Request::new(Method::GET, url);
+        request.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static(self.accept),
+        );
+        let mut response = operation.send(request).await?;
+        if !response.status().is_success() {
+            return Err(Error::from_response(response).await);
+        }
+        let headers = std::mem::take(response.headers_mut());
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Error::Transport(Box::new(e.without_url())))?;
+        Ok((headers, body))
+    }
+
+    /// The cap on one page, for the operation that fetches it.
+    pub(crate) fn operation(&self) -> Arc<Operation> {
+        let limit = BodyLimit {
+            limit: MAX_LISTING_PAGE_BYTES,
+            over: page_too_large,
+        };
+        self.pipeline
+            .buffered_operation(self.operation, self.repository.as_deref(), limit)
+    }
+
+    /// The request for the page behind `url`: the generated operation's parameters when
+    /// the link names this listing's path with no other parameters, else the link as is.
+    fn request_for(&self, url: Url) -> PageRequest {
+        let decoded = percent_encoding::percent_decode_str(url.path()).decode_utf8_lossy();
+        if decoded != self.path {
+            return PageRequest::Link(url);
+        }
+        let mut query = PageQuery::default();
+        for (key, value) in url.query_pairs() {
+            if !self.params.contains(&key.as_ref()) {
+                return PageRequest::Link(url);
+            }
+            let slot_taken = match key.as_ref() {
+                "last" => query.last.replace(value.into_owned()).is_some(),
+                "orderby" => query.orderby.replace(value.into_owned()).is_some(),
+                _ => match value.parse() {
+                    Ok(n) => query.n.replace(n).is_some(),
+                    Err(_) => return PageRequest::Link(url),
+                },
+            };
+            if slot_taken {
+                return PageRequest::Link(url);
+            }
+        }
+        PageRequest::Query(query)
+    }
 }
 
 /// The items of a listing, fetched a page at a time, as a [`Stream`]; or its pages, with
@@ -72,11 +218,11 @@ pub(crate) struct Listing {
 pub struct Pager<T> {
     /// Input rejected before any request: the pager yields only this error.
     invalid: Option<Error>,
-    listing: Listing,
-    parse: ParsePage<T>,
+    listing: Arc<Listing>,
+    fetch: FetchPage<T>,
     page_size: Option<u32>,
     resume: Option<String>,
-    items: Option<BoxStream<'static, Result<T>>>,
+    items: Option<Fuse<BoxStream<'static, Result<T>>>>,
 }
 
 impl<T> fmt::Debug for Pager<T> {
@@ -91,11 +237,11 @@ impl<T> fmt::Debug for Pager<T> {
 }
 
 impl<T: Send + 'static> Pager<T> {
-    pub(crate) fn new(listing: Listing, parse: ParsePage<T>) -> Self {
+    pub(crate) fn new(listing: Listing, fetch: FetchPage<T>) -> Self {
         Self {
             invalid: None,
-            listing,
-            parse,
+            listing: Arc::new(listing),
+            fetch,
             page_size: None,
             resume: None,
             items: None,
@@ -103,16 +249,22 @@ impl<T: Send + 'static> Pager<T> {
     }
 
     /// A pager whose listing was refused before any request.
-    pub(crate) fn invalid(listing: Listing, parse: ParsePage<T>, error: Error) -> Self {
+    pub(crate) fn invalid(listing: Listing, fetch: FetchPage<T>, error: Error) -> Self {
         Self {
             invalid: Some(error),
-            ..Self::new(listing, parse)
+            ..Self::new(listing, fetch)
         }
     }
 
     /// Asks for pages of at most `size` items (the registry's default otherwise; ACR
-    /// allows up to 1000). Set before polling.
+    /// allows up to 1000). Set before polling. A size of 0 is [`Error::InvalidInput`], the
+    /// pager's only item.
     pub fn page_size(mut self, size: u32) -> Self {
+        if size == 0 {
+            self.invalid.get_or_insert_with(|| {
+                Error::InvalidInput("a page size must be at least 1".into())
+            });
+        }
         self.page_size = Some(size);
         self
     }
@@ -133,24 +285,26 @@ impl<T: Send + 'static> Pager<T> {
         }
         let state = PageState {
             listing: self.listing,
-            parse: self.parse,
+            fetch: self.fetch,
             next: match self.resume {
                 Some(link) => Next::Link(link),
                 None => Next::First(self.page_size),
             },
             links: LinkFollower::default(),
+            last: None,
+            empty_pages: 0,
         };
         Pages {
             inner: stream::try_unfold(state, PageState::fetch).boxed(),
         }
     }
 
-    fn items(&mut self) -> &mut BoxStream<'static, Result<T>> {
+    fn items(&mut self) -> &mut Fuse<BoxStream<'static, Result<T>>> {
         self.items.get_or_insert_with(|| {
             let pager = Pager {
                 invalid: self.invalid.take(),
                 listing: self.listing.clone(),
-                parse: self.parse,
+                fetch: self.fetch,
                 page_size: self.page_size,
                 resume: self.resume.clone(),
                 items: None,
@@ -160,6 +314,7 @@ impl<T: Send + 'static> Pager<T> {
                 .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
                 .try_flatten()
                 .boxed()
+                .fuse()
         })
     }
 }
@@ -169,6 +324,12 @@ impl<T: Send + 'static> Stream for Pager<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.items().poll_next_unpin(cx)
+    }
+}
+
+impl<T: Send + 'static> FusedStream for Pager<T> {
+    fn is_terminated(&self) -> bool {
+        self.items.as_ref().is_some_and(FusedStream::is_terminated)
     }
 }
 
@@ -199,45 +360,54 @@ enum Next {
 }
 
 struct PageState<T> {
-    listing: Listing,
-    parse: ParsePage<T>,
+    listing: Arc<Listing>,
+    fetch: FetchPage<T>,
     next: Next,
     links: LinkFollower,
+    /// The `last` of the page before, which the next one must move past.
+    last: Option<String>,
+    empty_pages: u32,
 }
 
 impl<T> PageState<T> {
     async fn fetch(mut self) -> Result<Option<(Page<T>, Self)>> {
-        let url = match std::mem::replace(&mut self.next, Next::Done) {
+        let request = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return Ok(None),
-            Next::First(page_size) => {
-                let mut url = self.listing.first.clone();
-                if let Some(n) = page_size {
-                    url.query_pairs_mut().append_pair("n", &n.to_string());
-                }
-                url
+            Next::First(n) => PageRequest::Query(PageQuery {
+                n,
+                orderby: self.listing.orderby.map(str::to_owned),
+                ..PageQuery::default()
+            }),
+            Next::Link(link) => {
+                let url = self.links.follow(&self.listing.pipeline, &link)?;
+                self.listing.request_for(url)
             }
-            Next::Link(link) => self.links.follow(&self.listing.pipeline, &link)?,
         };
-        let operation = self
-            .listing
-            .pipeline
-            .operation(self.listing.operation, self.listing.repository.as_deref());
-        let mut request = reqwest::Request::new(Method::GET, url);
-        request.headers_mut().insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
-        let response = operation.send(request).await?;
-        if !response.status().is_success() {
-            return Err(Error::from_response(response).await);
+        if let PageRequest::Query(PageQuery {
+            last: Some(last), ..
+        }) = &request
+        {
+            if self.last.as_ref() == Some(last) {
+                return Err(Error::Protocol(format!(
+                    "the next-page link starts after {last:?} again; the listing would never end"
+                )));
+            }
+            self.last = Some(last.clone());
         }
-        let continuation = next_link(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Transport(Box::new(e.without_url())))?;
-        let items = (self.parse)(&body, &self.listing)?;
+        let (items, continuation) = (self.fetch)(self.listing.clone(), request).await?;
         if let Some(link) = &continuation {
+            self.empty_pages = if items.is_empty() {
+                self.empty_pages + 1
+            } else {
+                0
+            };
+            if self.empty_pages > EMPTY_PAGES {
+                return Err(Error::Protocol(format!(
+                    "{} pages in a row held no item but linked to another; the listing would \
+                     never end",
+                    self.empty_pages
+                )));
+            }
             self.next = Next::Link(link.clone());
         }
         Ok(Some((

@@ -3,8 +3,11 @@
 //! per-call (https check, `User-Agent`, request id) → retry → per-try (authentication) →
 //! logging → transport (with redirects followed by hand).
 //!
-//! Generated operations enter through [`acr_rest::Hooks`], implemented by [`Operation`];
-//! handwritten requests (upload sessions, ranged downloads) call [`Operation::send`].
+//! Every operation of the spec enters through [`acr_rest::Hooks`], implemented by
+//! [`Operation`]. Only requests whose URL the registry gives are written by hand and call
+//! [`Operation::send`]: upload sessions (`Location`) and next-page links that do not map
+//! onto a generated operation's parameters. Unsuccessful answers of both paths go through
+//! one classifier, [`Error::classify`].
 
 use std::fmt;
 use std::future::Future;
@@ -17,7 +20,7 @@ use tracing::Instrument as _;
 use url::Url;
 
 use crate::auth::{Authenticator, Grant, TokenServiceUnreachable, challenge};
-use crate::error::{ErrorBody, service_message};
+use crate::error::service_message;
 use crate::retry::{self, RetryOptions};
 use crate::{Error, Result};
 
@@ -84,23 +87,25 @@ impl Pipeline {
         ))
     }
 
+    /// An operation whose successful answers are read whole, up to `limit`, inside each
+    /// try: metadata, listing pages and manifests, which are parsed only once complete.
+    pub(crate) fn buffered_operation(
+        self: &Arc<Self>,
+        id: &'static str,
+        resource: Option<&str>,
+        limit: BodyLimit,
+    ) -> Arc<Operation> {
+        let mut operation = Operation::new(self.clone(), id, resource.map(str::to_owned), true);
+        operation.body_limit = Some(limit);
+        Arc::new(operation)
+    }
+
     /// An operation of the token service itself: sent without a bearer token, and safe to
     /// repeat although it is a `POST`.
     pub(crate) fn token_operation(self: &Arc<Self>, id: &'static str) -> Operation {
         let mut operation = Operation::new(self.clone(), id, None, false);
         operation.repeatable_post = true;
         operation
-    }
-
-    /// The registry's URL with path `segments`, each percent-encoded whole, so that a
-    /// repository's `/` goes out as `%2F`, as ACR expects.
-    pub(crate) fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.endpoint.clone();
-        url.path_segments_mut()
-            .expect("an http(s) URL has a path")
-            .clear()
-            .extend(segments);
-        url
     }
 
     /// Whether `url` is the registry itself (scheme, host and port), the only place a
@@ -146,7 +151,16 @@ impl Pipeline {
             } else {
                 None
             };
-            let outcome = self.authorized(operation, request).await;
+            let mut outcome = self.authorized(operation, request).await;
+            if let (Some(limit), Ok(response)) = (operation.body_limit, &outcome)
+                && response.status().is_success()
+            {
+                // Inside the try, so that a body cut short is retried like a reset.
+                outcome = match outcome {
+                    Ok(response) => read_body(response, limit).await,
+                    error => error,
+                };
+            }
             let delay = match &outcome {
                 Ok(response) if retry::is_retryable_status(response.status()) => {
                     retry::retry_after(response.headers(), SystemTime::now())
@@ -358,6 +372,53 @@ impl Pipeline {
     }
 }
 
+/// The most of a successful body an operation reads into memory, and the error for a
+/// body past it.
+#[derive(Clone, Copy)]
+pub(crate) struct BodyLimit {
+    /// The cap, in bytes.
+    pub(crate) limit: u64,
+    /// The error for a body over the cap, given the cap and the declared length.
+    pub(crate) over: fn(u64, Option<u64>) -> Error,
+}
+
+/// Reads `response`'s body, at most `limit.limit` bytes of it, and hands back the same
+/// response holding the bytes read. The cap holds while reading, not only against
+/// `Content-Length`, which may be absent or wrong.
+async fn read_body(mut response: reqwest::Response, limit: BodyLimit) -> Result<reqwest::Response> {
+    let declared = response.content_length();
+    if let Some(declared) = declared.filter(|&d| d > limit.limit) {
+        return Err((limit.over)(limit.limit, Some(declared)));
+    }
+    // At most the limit is ever reserved, whatever the header claims.
+    let mut body = bytes::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if (body.len() + chunk.len()) as u64 > limit.limit {
+            return Err((limit.over)(limit.limit, declared));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if declared.is_some_and(|declared| declared != body.len() as u64) {
+        return Err(Error::Transport(
+            format!(
+                "the response ended after {} of its {} bytes",
+                body.len(),
+                declared.unwrap_or_default()
+            )
+            .into(),
+        ));
+    }
+    let mut builder = http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    builder = reqwest::ResponseBuilderExt::url(builder, response.url().clone());
+    let mut rebuilt = builder
+        .body(reqwest::Body::from(body.freeze()))
+        .expect("status and version come from a response");
+    *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
+    Ok(rebuilt.into())
+}
+
 fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
@@ -456,9 +517,12 @@ pub(crate) struct Operation {
     resource: Option<String>,
     authenticate: bool,
     repeatable_post: bool,
+    body_limit: Option<BodyLimit>,
     basic: Option<HeaderValue>,
     request_id: HeaderValue,
     failure: Mutex<Option<Error>>,
+    /// The headers of the last unsuccessful answer, which the error no longer carries.
+    failed_headers: Mutex<Option<http::HeaderMap>>,
     span: tracing::Span,
 }
 
@@ -494,9 +558,11 @@ impl Operation {
             resource,
             authenticate,
             repeatable_post: false,
+            body_limit: None,
             basic: None,
             request_id: HeaderValue::from_str(&request_id).expect("a UUID is a valid header value"),
             failure: Mutex::new(None),
+            failed_headers: Mutex::new(None),
             span,
         }
     }
@@ -513,7 +579,6 @@ impl Operation {
         call: F,
     ) -> Result<acr_rest::ResponseValue<T>>
     where
-        E: ErrorBody,
         F: FnOnce(acr_rest::Client) -> Fut,
         Fut: Future<Output = std::result::Result<acr_rest::ResponseValue<T>, acr_rest::Error<E>>>,
     {
@@ -532,11 +597,8 @@ impl Operation {
         })
     }
 
-    /// Sends a handwritten request through the pipeline.
-    #[allow(
-        dead_code,
-        reason = "the entry point of handwritten requests; tested below"
-    )]
+    /// Sends a handwritten request through the pipeline: upload sessions, whose URL the
+    /// registry gives, and next-page links that the generated operations cannot express.
     pub(crate) async fn send(&self, request: reqwest::Request) -> Result<reqwest::Response> {
         self.pipeline
             .send(self, request)
@@ -545,10 +607,13 @@ impl Operation {
     }
 
     fn take_failure(&self) -> Option<Error> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+        lock(&self.failure).take()
+    }
+
+    /// The headers of the last unsuccessful answer to a generated call, for the few callers
+    /// that act on them (the `Content-Range` of a 416).
+    pub(crate) fn take_failed_headers(&self) -> Option<http::HeaderMap> {
+        lock(&self.failed_headers).take()
     }
 }
 
@@ -560,10 +625,19 @@ impl acr_rest::Hooks for Operation {
         request: reqwest::Request,
         _operation_id: &'static str,
     ) -> reqwest::Result<reqwest::Response> {
-        match self.pipeline.send(self, request).await {
+        let outcome = match self.pipeline.send(self, request).await {
+            Ok(response)
+                if response.status().is_client_error() || response.status().is_server_error() =>
+            {
+                *lock(&self.failed_headers) = Some(response.headers().clone());
+                Err(Error::from_response(response).await)
+            }
+            outcome => outcome,
+        };
+        match outcome {
             Ok(response) => Ok(response),
             Err(error) => {
-                *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+                *lock(&self.failure) = Some(error);
                 // The generated code only needs an error status to stop; `run` then
                 // reports the error kept above instead of this placeholder.
                 let mut placeholder = http::Response::new(reqwest::Body::from(""));
@@ -572,6 +646,10 @@ impl acr_rest::Hooks for Operation {
             }
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A random UUID (version 4) for `x-ms-client-request-id`.

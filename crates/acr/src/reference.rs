@@ -192,6 +192,37 @@ impl AsRef<str> for Digest {
     }
 }
 
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        self.value == other
+    }
+}
+
+impl PartialEq<&str> for Digest {
+    fn eq(&self, other: &&str) -> bool {
+        self.value == *other
+    }
+}
+
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        &self.value == other
+    }
+}
+
+impl serde::Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.value)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Digest::parse(&value).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The registry's `Docker-Content-Digest`, if it sent one; a value that is no digest is
 /// [`Error::Protocol`].
 pub(crate) fn docker_content_digest(headers: &http::HeaderMap) -> Result<Option<Digest>> {
@@ -227,22 +258,132 @@ pub(crate) fn validate_tag(tag: &str) -> Result<()> {
     }
 }
 
-/// What a manifest is named by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reference {
+/// What a manifest is named by: a tag, or a digest.
+///
+/// Calls that take either accept anything [`IntoReference`]: a [`Digest`], a `Reference`,
+/// or a string, which is a digest when it has the digest's `algorithm:encoded` form (tags
+/// cannot hold `:`) and a tag otherwise.
+///
+/// ```
+/// use acr::{IntoReference as _, Reference};
+/// assert!(matches!("v1".into_reference()?, Reference::Tag(_)));
+/// let digest: acr::Digest =
+///     "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".parse()?;
+/// assert_eq!(digest.clone().into_reference()?, Reference::Digest(digest));
+/// assert!("-v1".into_reference().is_err());
+/// # Ok::<(), acr::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reference {
+    /// A tag, valid by the OCI grammar `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
     Tag(String),
+    /// A digest.
     Digest(Digest),
 }
 
 impl Reference {
-    /// A digest when it has the digest's `algorithm:encoded` form (tags cannot hold `:`),
-    /// otherwise a tag.
-    pub(crate) fn parse(value: &str) -> Result<Self> {
+    /// Parses a tag or a digest; [`Error::InvalidInput`] when it is neither.
+    pub fn parse(value: &str) -> Result<Self> {
         if value.contains(':') {
             Digest::parse(value).map(Reference::Digest)
         } else {
             validate_tag(value).map(|()| Reference::Tag(value.to_owned()))
         }
+    }
+
+    /// A tag, validated.
+    pub fn tag(tag: impl Into<String>) -> Result<Self> {
+        let tag = tag.into();
+        validate_tag(&tag).map(|()| Reference::Tag(tag))
+    }
+
+    /// The reference as it goes into a URL.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Reference::Tag(tag) => tag,
+            Reference::Digest(digest) => digest.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Digest> for Reference {
+    fn from(digest: Digest) -> Self {
+        Reference::Digest(digest)
+    }
+}
+
+impl FromStr for Reference {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Self> {
+        Self::parse(value)
+    }
+}
+
+/// What names a manifest in calls that take a tag or a digest: a [`Reference`], a
+/// [`Digest`], or a string parsed by [`Reference::parse`]. Sealed.
+pub trait IntoReference: sealed::Sealed {
+    /// The reference; [`Error::InvalidInput`] for a string that is neither tag nor digest.
+    fn into_reference(self) -> Result<Reference>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Reference {}
+    impl Sealed for &super::Reference {}
+    impl Sealed for super::Digest {}
+    impl Sealed for &super::Digest {}
+    impl Sealed for &str {}
+    impl Sealed for String {}
+    impl Sealed for &String {}
+}
+
+impl IntoReference for Reference {
+    fn into_reference(self) -> Result<Reference> {
+        Ok(self)
+    }
+}
+
+impl IntoReference for &Reference {
+    fn into_reference(self) -> Result<Reference> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoReference for Digest {
+    fn into_reference(self) -> Result<Reference> {
+        Ok(Reference::Digest(self))
+    }
+}
+
+impl IntoReference for &Digest {
+    fn into_reference(self) -> Result<Reference> {
+        Ok(Reference::Digest(self.clone()))
+    }
+}
+
+impl IntoReference for &str {
+    fn into_reference(self) -> Result<Reference> {
+        Reference::parse(self)
+    }
+}
+
+impl IntoReference for String {
+    fn into_reference(self) -> Result<Reference> {
+        Reference::parse(&self)
+    }
+}
+
+impl IntoReference for &String {
+    fn into_reference(self) -> Result<Reference> {
+        Reference::parse(self)
     }
 }
 

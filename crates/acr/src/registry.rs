@@ -1,64 +1,100 @@
 //! Registry operations: repositories, tags and manifests, their metadata and permissions.
 
-use serde::Deserialize;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 use url::Url;
 
 use crate::names::validate_repository;
-use crate::pager::{Listing, ParsePage};
-use crate::reference::{Reference, validate_tag};
+use crate::pager::{FetchPage, Listing, PageOf, PageRequest};
+use crate::reference::{IntoReference, Reference, validate_tag};
 use crate::{
     ArtifactManifestOrder, ArtifactManifestProperties, ArtifactTagOrder, ArtifactTagProperties,
     ContainerRegistryClient, Digest, Error, Pager, PropertiesUpdate, RepositoryProperties, Result,
 };
 
-/// Page bodies. Every field may be absent or `null`: a repository whose tags were all
-/// deleted answers without its array.
-#[derive(Deserialize)]
-struct CatalogPage {
-    repositories: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct TagPage {
-    tags: Option<Vec<acr_rest::types::TagAttributesBase>>,
-}
-
-#[derive(Deserialize)]
-struct ManifestPage {
-    manifests: Option<Vec<acr_rest::types::ManifestAttributesBase>>,
-}
-
-fn page_json<P: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<P> {
-    serde_json::from_slice(body).map_err(|e| {
-        Error::Transport(format!("a page of the listing could not be read: {e}").into())
+fn fetch_catalog(
+    listing: Arc<Listing>,
+    request: PageRequest,
+) -> BoxFuture<'static, Result<PageOf<String>>> {
+    Box::pin(async move {
+        let (page, next) = listing
+            .page(request, |client, query| async move {
+                let mut call = client.list_repositories();
+                if let Some(last) = query.last {
+                    call = call.last(last);
+                }
+                if let Some(n) = query.n {
+                    call = call.n(i64::from(n));
+                }
+                call.send().await
+            })
+            .await?;
+        Ok((page.repositories.unwrap_or_default(), next))
     })
 }
 
-fn parse_catalog(body: &[u8], _: &Listing) -> Result<Vec<String>> {
-    Ok(page_json::<CatalogPage>(body)?
-        .repositories
-        .unwrap_or_default())
+fn fetch_tags(
+    listing: Arc<Listing>,
+    request: PageRequest,
+) -> BoxFuture<'static, Result<PageOf<ArtifactTagProperties>>> {
+    Box::pin(async move {
+        let repository = listing.repository.clone().unwrap_or_default();
+        let name = repository.clone();
+        let (page, next) = listing
+            .page(request, |client, query| async move {
+                let mut call = client.list_tags().name(name);
+                if let Some(last) = query.last {
+                    call = call.last(last);
+                }
+                if let Some(n) = query.n {
+                    call = call.n(i64::from(n));
+                }
+                if let Some(orderby) = query.orderby {
+                    call = call.orderby(orderby);
+                }
+                call.send().await
+            })
+            .await?;
+        let tags = page.tags.unwrap_or_default();
+        let tags = tags
+            .into_iter()
+            .map(|tag| ArtifactTagProperties::from_wire(&repository, tag))
+            .collect::<Result<_>>()?;
+        Ok((tags, next))
+    })
 }
 
-fn parse_tags(body: &[u8], listing: &Listing) -> Result<Vec<ArtifactTagProperties>> {
-    let repository = listing.repository.as_deref().unwrap_or_default();
-    let tags = page_json::<TagPage>(body)?.tags.unwrap_or_default();
-    Ok(tags
-        .into_iter()
-        .map(|tag| ArtifactTagProperties::from_wire(repository, tag))
-        .collect())
-}
-
-fn parse_manifests(body: &[u8], listing: &Listing) -> Result<Vec<ArtifactManifestProperties>> {
-    let repository = listing.repository.as_deref().unwrap_or_default();
-    let registry = registry_host(&listing.pipeline.endpoint);
-    let manifests = page_json::<ManifestPage>(body)?
-        .manifests
-        .unwrap_or_default();
-    Ok(manifests
-        .into_iter()
-        .map(|manifest| ArtifactManifestProperties::from_wire(&registry, repository, manifest))
-        .collect())
+fn fetch_manifests(
+    listing: Arc<Listing>,
+    request: PageRequest,
+) -> BoxFuture<'static, Result<PageOf<ArtifactManifestProperties>>> {
+    Box::pin(async move {
+        let repository = listing.repository.clone().unwrap_or_default();
+        let registry = registry_host(&listing.pipeline.endpoint);
+        let name = repository.clone();
+        let (page, next) = listing
+            .page(request, |client, query| async move {
+                let mut call = client.list_manifests().name(name);
+                if let Some(last) = query.last {
+                    call = call.last(last);
+                }
+                if let Some(n) = query.n {
+                    call = call.n(i64::from(n));
+                }
+                if let Some(orderby) = query.orderby {
+                    call = call.orderby(orderby);
+                }
+                call.send().await
+            })
+            .await?;
+        let manifests = page.manifests.unwrap_or_default();
+        let manifests = manifests
+            .into_iter()
+            .map(|manifest| ArtifactManifestProperties::from_wire(&registry, &repository, manifest))
+            .collect::<Result<_>>()?;
+        Ok((manifests, next))
+    })
 }
 
 /// `host[:port]`, as image references name a registry.
@@ -83,30 +119,34 @@ impl ContainerRegistryClient {
         &self,
         operation: &'static str,
         repository: Option<&str>,
-        segments: &[&str],
-        order: Option<&str>,
+        path: String,
+        orderby: Option<Option<&'static str>>,
     ) -> Listing {
-        let mut first = self.pipeline.url(segments);
-        if let Some(order) = order {
-            first.query_pairs_mut().append_pair("orderby", order);
-        }
         Listing {
             pipeline: self.pipeline.clone(),
             operation,
             repository: repository.map(str::to_owned),
-            first,
+            path,
+            params: match orderby {
+                Some(_) => &["last", "n", "orderby"],
+                None => &["last", "n"],
+            },
+            orderby: orderby.flatten(),
+            accept: "application/json",
+            subject: None,
+            artifact_type: None,
         }
     }
 
-    fn pager<T: Send + 'static>(
+    pub(crate) fn pager<T: Send + 'static>(
         &self,
         listing: Listing,
-        parse: ParsePage<T>,
+        fetch: FetchPage<T>,
         repository: &str,
     ) -> Pager<T> {
         match validate_repository(repository) {
-            Ok(()) => Pager::new(listing, parse),
-            Err(error) => Pager::invalid(listing, parse, error),
+            Ok(()) => Pager::new(listing, fetch),
+            Err(error) => Pager::invalid(listing, fetch, error),
         }
     }
 
@@ -120,8 +160,8 @@ impl ContainerRegistryClient {
     /// ```
     pub fn list_repository_names(&self) -> Pager<String> {
         Pager::new(
-            self.listing("list_repositories", None, &["acr", "v1", "_catalog"], None),
-            parse_catalog,
+            self.listing("list_repositories", None, "/acr/v1/_catalog".into(), None),
+            fetch_catalog,
         )
     }
 
@@ -134,10 +174,10 @@ impl ContainerRegistryClient {
         let listing = self.listing(
             "list_tags",
             Some(repository),
-            &["acr", "v1", repository, "_tags"],
-            order.query(),
+            format!("/acr/v1/{repository}/_tags"),
+            Some(order.query()),
         );
-        self.pager(listing, parse_tags, repository)
+        self.pager(listing, fetch_tags, repository)
     }
 
     /// The manifests of `repository`, in `order`.
@@ -149,10 +189,10 @@ impl ContainerRegistryClient {
         let listing = self.listing(
             "list_manifests",
             Some(repository),
-            &["acr", "v1", repository, "_manifests"],
-            order.query(),
+            format!("/acr/v1/{repository}/_manifests"),
+            Some(order.query()),
         );
-        self.pager(listing, parse_manifests, repository)
+        self.pager(listing, fetch_manifests, repository)
     }
 
     /// The metadata and permissions of `repository`; [`Error::NotFound`] when it does not
@@ -175,7 +215,7 @@ impl ContainerRegistryClient {
                     .await
             })
             .await?;
-        Ok(response.into_inner().into())
+        Ok(RepositoryProperties::from_wire(response.into_inner()))
     }
 
     /// Changes the permissions of `repository` set in `update`, and returns its new
@@ -201,7 +241,7 @@ impl ContainerRegistryClient {
                     .await
             })
             .await?;
-        Ok(response.into_inner().into())
+        Ok(RepositoryProperties::from_wire(response.into_inner()))
     }
 
     /// Deletes `repository` with all its manifests and tags. A repository that does not
@@ -247,10 +287,7 @@ impl ContainerRegistryClient {
                     .await
             })
             .await?;
-        Ok(ArtifactTagProperties::from_wire(
-            repository,
-            response.into_inner().tag,
-        ))
+        ArtifactTagProperties::from_wire(repository, response.into_inner().tag)
     }
 
     /// Changes the permissions of a tag set in `update`, and returns its new properties.
@@ -278,10 +315,7 @@ impl ContainerRegistryClient {
                     .await
             })
             .await?;
-        Ok(ArtifactTagProperties::from_wire(
-            repository,
-            response.into_inner().tag,
-        ))
+        ArtifactTagProperties::from_wire(repository, response.into_inner().tag)
     }
 
     /// Deletes a tag (not the manifest it points to). A tag that does not exist is already
@@ -305,19 +339,11 @@ impl ContainerRegistryClient {
         )
     }
 
-    /// The digest `tag_or_digest` names: itself, or what the tag points to.
-    async fn resolve(&self, repository: &str, tag_or_digest: &str) -> Result<Digest> {
-        match Reference::parse(tag_or_digest)? {
+    /// The digest `reference` names: itself, or what the tag points to.
+    async fn resolve(&self, repository: &str, reference: Reference) -> Result<Digest> {
+        match reference {
             Reference::Digest(digest) => Ok(digest),
-            Reference::Tag(tag) => {
-                let tag = self.get_tag_properties(repository, &tag).await?;
-                Digest::parse(&tag.digest).map_err(|_| {
-                    Error::Protocol(format!(
-                        "the registry says tag {} points to {:?}, which is not a digest",
-                        tag.name, tag.digest
-                    ))
-                })
-            }
+            Reference::Tag(tag) => Ok(self.get_tag_properties(repository, &tag).await?.digest),
         }
     }
 
@@ -326,10 +352,11 @@ impl ContainerRegistryClient {
     pub async fn get_manifest_properties(
         &self,
         repository: &str,
-        tag_or_digest: &str,
+        reference: impl IntoReference,
     ) -> Result<ArtifactManifestProperties> {
         validate_repository(repository)?;
-        let digest = self.resolve(repository, tag_or_digest).await?;
+        let reference = reference.into_reference()?;
+        let digest = self.resolve(repository, reference).await?;
         let operation = self
             .pipeline
             .operation("get_manifest_properties", Some(repository));
@@ -345,11 +372,7 @@ impl ContainerRegistryClient {
             })
             .await?;
         let registry = registry_host(self.endpoint());
-        Ok(ArtifactManifestProperties::from_wire(
-            &registry,
-            repository,
-            response.into_inner().manifest,
-        ))
+        ArtifactManifestProperties::from_wire(&registry, repository, response.into_inner().manifest)
     }
 
     /// Changes the permissions of a manifest (by digest or tag) set in `update`, and
@@ -357,11 +380,12 @@ impl ContainerRegistryClient {
     pub async fn update_manifest_properties(
         &self,
         repository: &str,
-        tag_or_digest: &str,
+        reference: impl IntoReference,
         update: &PropertiesUpdate,
     ) -> Result<ArtifactManifestProperties> {
         validate_repository(repository)?;
-        let digest = self.resolve(repository, tag_or_digest).await?;
+        let reference = reference.into_reference()?;
+        let digest = self.resolve(repository, reference).await?;
         let body = update.to_manifest_wire();
         let operation = self
             .pipeline
@@ -379,18 +403,19 @@ impl ContainerRegistryClient {
             })
             .await?;
         let registry = registry_host(self.endpoint());
-        Ok(ArtifactManifestProperties::from_wire(
-            &registry,
-            repository,
-            response.into_inner().manifest,
-        ))
+        ArtifactManifestProperties::from_wire(&registry, repository, response.into_inner().manifest)
     }
 
     /// Deletes a manifest, with every tag that points to it. Given a tag, deletes the
     /// manifest the tag points to. What does not exist is already deleted: that is success.
-    pub async fn delete_manifest(&self, repository: &str, tag_or_digest: &str) -> Result<()> {
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        reference: impl IntoReference,
+    ) -> Result<()> {
         validate_repository(repository)?;
-        let digest = match self.resolve(repository, tag_or_digest).await {
+        let reference = reference.into_reference()?;
+        let digest = match self.resolve(repository, reference).await {
             Ok(digest) => digest,
             Err(Error::NotFound { .. }) => return Ok(()),
             Err(error) => return Err(error),

@@ -30,12 +30,9 @@ fn the_blocking_client_pushes_lists_pulls_and_deletes() {
         config.digest, layer.digest
     );
     let digest = client
-        .set_manifest(
-            "blocking/repo",
-            manifest.clone().into_bytes(),
-            Some("v1"),
-            None,
-        )
+        .set_manifest("blocking/repo", manifest.clone().into_bytes())
+        .tag("v1")
+        .send()
         .unwrap();
     assert_eq!(digest, Digest::sha256(manifest.as_bytes()));
 
@@ -45,7 +42,7 @@ fn the_blocking_client_pushes_lists_pulls_and_deletes() {
         .unwrap();
     assert_eq!(names, ["blocking/repo"]);
     let tags: Vec<_> = client
-        .list_tag_properties("blocking/repo", ArtifactTagOrder::None)
+        .list_tag_properties("blocking/repo", ArtifactTagOrder::Unordered)
         .page_size(10)
         .collect::<acr::Result<Vec<_>>>()
         .unwrap();

@@ -278,6 +278,7 @@ async fn referrers(client: &ContainerRegistryClient) {
     assert!(
         client
             .list_referrers(&repository, &image_digest, None)
+            .try_collect::<Vec<_>>()
             .await
             .unwrap()
             .is_empty()
@@ -303,6 +304,7 @@ async fn referrers(client: &ContainerRegistryClient) {
 
     let all = client
         .list_referrers(&repository, &image_digest, None)
+        .try_collect::<Vec<_>>()
         .await
         .unwrap();
     let mut digests: Vec<_> = all.iter().map(|d| d.digest.clone()).collect();
@@ -315,6 +317,7 @@ async fn referrers(client: &ContainerRegistryClient) {
             &image_digest,
             Some("application/vnd.example.sbom"),
         )
+        .try_collect::<Vec<_>>()
         .await
         .unwrap();
     assert_eq!(sboms.len(), 1);

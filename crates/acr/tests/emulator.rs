@@ -101,7 +101,7 @@ async fn anonymous_pull_reads_but_cannot_write() {
     let registry = seeded(Emulator::builder().anonymous_pull(true)).await;
     let anonymous = client(&registry, Credential::anonymous());
     let tags: Vec<_> = anonymous
-        .list_tag_properties("library/hello-world", ArtifactTagOrder::None)
+        .list_tag_properties("library/hello-world", ArtifactTagOrder::Unordered)
         .try_collect()
         .await
         .unwrap();

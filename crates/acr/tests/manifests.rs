@@ -2,6 +2,7 @@
 //! httpmock, and bodies httpmock cannot send (chunked, lying about their length) against a
 //! bare TCP server.
 
+use futures_util::TryStreamExt as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -649,6 +650,7 @@ async fn referrers_from_the_emulator_with_and_without_a_filter() {
 
     let mut all: Vec<_> = client
         .list_referrers(REPO, &subject, None)
+        .try_collect::<Vec<_>>()
         .await
         .unwrap()
         .into_iter()
@@ -664,6 +666,7 @@ async fn referrers_from_the_emulator_with_and_without_a_filter() {
 
     let sboms = client
         .list_referrers(REPO, &subject, Some(SBOM))
+        .try_collect::<Vec<_>>()
         .await
         .unwrap();
     assert_eq!(sboms.len(), 1);
@@ -683,6 +686,7 @@ async fn referrers_from_the_emulator_with_and_without_a_filter() {
     assert!(
         client
             .list_referrers(REPO, &unreferenced, None)
+            .try_collect::<Vec<_>>()
             .await
             .unwrap()
             .is_empty()
@@ -734,6 +738,7 @@ async fn referrer_pages_are_followed_and_filtered_when_the_registry_did_not() {
         .await;
     let got: Vec<_> = anonymous(&server.base_url())
         .list_referrers("hello", &subject, Some(SBOM))
+        .try_collect::<Vec<_>>()
         .await
         .unwrap()
         .into_iter()
@@ -761,6 +766,7 @@ async fn a_filter_the_registry_applied_is_trusted() {
         .await;
     let got = anonymous(&server.base_url())
         .list_referrers("hello", &subject, Some(SBOM))
+        .try_collect::<Vec<_>>()
         .await
         .unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
@@ -792,6 +798,7 @@ async fn without_the_referrers_api_the_tag_schema_is_read() {
     let client = anonymous(&server.base_url());
     let all: Vec<_> = client
         .list_referrers("hello", &subject, None)
+        .try_collect::<Vec<_>>()
         .await
         .unwrap()
         .into_iter()
@@ -800,6 +807,7 @@ async fn without_the_referrers_api_the_tag_schema_is_read() {
     assert_eq!(all, [sbom.clone(), sig]);
     let sboms: Vec<_> = client
         .list_referrers("hello", &subject, Some(SBOM))
+        .try_collect::<Vec<_>>()
         .await
         .unwrap()
         .into_iter()
@@ -831,6 +839,7 @@ async fn without_the_referrers_api_or_the_tag_there_are_no_referrers() {
         .await;
     let got = anonymous(&server.base_url())
         .list_referrers("hello", &subject, None)
+        .try_collect::<Vec<_>>()
         .await
         .unwrap();
     assert!(got.is_empty());
@@ -851,6 +860,7 @@ async fn other_referrers_failures_are_errors() {
         .await;
     let error = anonymous(&server.base_url())
         .list_referrers("hello", &subject, None)
+        .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Authentication { .. }), "{error:?}");

@@ -118,7 +118,7 @@ async fn list_repository_names_page_by_page_follows_the_recorded_links() {
 #[tokio::test]
 async fn list_tag_properties_as_recorded_in_every_order() {
     for (name, order) in [
-        ("test_list_tag_properties.json", ArtifactTagOrder::None),
+        ("test_list_tag_properties.json", ArtifactTagOrder::Unordered),
         (
             "test_list_tag_properties_order_ascending.json",
             ArtifactTagOrder::LastUpdatedOnAscending,
@@ -169,7 +169,7 @@ async fn list_manifest_properties_as_recorded_in_every_order() {
     for (name, order) in [
         (
             "test_list_registry_artifacts.json",
-            ArtifactManifestOrder::None,
+            ArtifactManifestOrder::Unordered,
         ),
         (
             "test_list_registry_artifacts_ascending.json",
@@ -250,7 +250,7 @@ async fn list_manifest_properties_by_page_as_recorded() {
     let server = MockServer::start_async().await;
     let _replay = replay(&server, &entries).await;
     let pages: Vec<_> = client(&server, aad())
-        .list_manifest_properties("library/busybox", ArtifactManifestOrder::None)
+        .list_manifest_properties("library/busybox", ArtifactManifestOrder::Unordered)
         .page_size(2)
         .into_pages()
         .try_collect()
@@ -479,7 +479,7 @@ async fn deletes_as_recorded_and_missing_items_are_already_deleted() {
         .await
         .unwrap();
     let tags: Vec<_> = client_
-        .list_tag_properties("repo220636ca", ArtifactTagOrder::None)
+        .list_tag_properties("repo220636ca", ArtifactTagOrder::Unordered)
         .try_collect()
         .await
         .unwrap();
@@ -532,7 +532,7 @@ async fn anonymous_clients_read_and_are_refused_writes() {
     let server = MockServer::start_async().await;
     let _replay = replay(&server, &entries).await;
     let tags: Vec<_> = client(&server, Credential::anonymous())
-        .list_tag_properties("library/hello-world", ArtifactTagOrder::None)
+        .list_tag_properties("library/hello-world", ArtifactTagOrder::Unordered)
         .try_collect()
         .await
         .unwrap();
@@ -548,7 +548,7 @@ async fn anonymous_clients_read_and_are_refused_writes() {
     let server = MockServer::start_async().await;
     let _replay = replay(&server, &entries).await;
     let manifests: Vec<_> = client(&server, Credential::anonymous())
-        .list_manifest_properties("library/hello-world", ArtifactManifestOrder::None)
+        .list_manifest_properties("library/hello-world", ArtifactManifestOrder::Unordered)
         .try_collect()
         .await
         .unwrap();
@@ -641,7 +641,7 @@ async fn an_empty_repository_lists_nothing_whether_the_array_is_null_or_absent()
             })
             .await;
         let tags: Vec<_> = client(&server, Credential::anonymous())
-            .list_tag_properties("empty", ArtifactTagOrder::None)
+            .list_tag_properties("empty", ArtifactTagOrder::Unordered)
             .try_collect()
             .await
             .unwrap();
@@ -669,7 +669,7 @@ async fn unknown_or_differently_cased_platforms_are_kept() {
         })
         .await;
     let manifests: Vec<_> = client(&server, Credential::anonymous())
-        .list_manifest_properties("repo", ArtifactManifestOrder::None)
+        .list_manifest_properties("repo", ArtifactManifestOrder::Unordered)
         .try_collect()
         .await
         .unwrap();
@@ -714,7 +714,7 @@ async fn a_link_to_another_host_is_an_error_and_is_not_followed() {
         })
         .await;
     let mut tags = client(&registry, Credential::anonymous())
-        .list_tag_properties("repo", ArtifactTagOrder::None);
+        .list_tag_properties("repo", ArtifactTagOrder::Unordered);
     assert_eq!(tags.next().await.unwrap().unwrap().name, "a");
     let error = tags.next().await.unwrap().unwrap_err();
     assert!(
@@ -736,7 +736,7 @@ async fn a_repeated_link_is_an_error_not_an_endless_loop() {
         })
         .await;
     let outcomes: Vec<_> = client(&server, Credential::anonymous())
-        .list_tag_properties("repo", ArtifactTagOrder::None)
+        .list_tag_properties("repo", ArtifactTagOrder::Unordered)
         .into_pages()
         .take(10)
         .collect()
@@ -763,7 +763,7 @@ async fn invalid_repository_names_fail_the_listing_before_any_request() {
         })
         .await;
     let outcomes: Vec<_> = client(&server, Credential::anonymous())
-        .list_tag_properties("Not/Valid", ArtifactTagOrder::None)
+        .list_tag_properties("Not/Valid", ArtifactTagOrder::Unordered)
         .collect()
         .await;
     assert!(
@@ -854,7 +854,7 @@ async fn a_ten_thousand_tag_listing_resumes_mid_way_from_its_continuation() {
 
     let mut names = Vec::new();
     let mut pages = client_
-        .list_tag_properties("big", ArtifactTagOrder::None)
+        .list_tag_properties("big", ArtifactTagOrder::Unordered)
         .page_size(100)
         .into_pages();
     let mut continuation = None;
@@ -868,7 +868,7 @@ async fn a_ten_thousand_tag_listing_resumes_mid_way_from_its_continuation() {
 
     // Later, perhaps in another process: the rest of the listing.
     let rest: Vec<_> = client_
-        .list_tag_properties("big", ArtifactTagOrder::None)
+        .list_tag_properties("big", ArtifactTagOrder::Unordered)
         .resume_from(continuation.unwrap())
         .try_collect()
         .await

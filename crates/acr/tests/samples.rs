@@ -154,7 +154,7 @@ async fn delete_images_keeps_the_three_newest_of_each_repository_even_locked_one
             "library/hello-world",
             ArtifactManifestOrder::LastUpdatedOnAscending,
         )
-        .map_ok(|m| m.digest)
+        .map_ok(|m| m.digest.to_string())
         .try_collect()
         .await
         .unwrap();
