@@ -41,6 +41,7 @@ impl ContainerRegistryClient {
             read_timeout: Duration::from_secs(60),
             http_client: None,
             allow_http: false,
+            api_version: acr_rest::API_VERSION.to_owned(),
         }
     }
 
@@ -62,6 +63,7 @@ pub struct ContainerRegistryClientBuilder {
     read_timeout: Duration,
     http_client: Option<reqwest::Client>,
     allow_http: bool,
+    api_version: String,
 }
 
 impl ContainerRegistryClientBuilder {
@@ -114,6 +116,15 @@ impl ContainerRegistryClientBuilder {
         self
     }
 
+    /// The REST API version sent as `api-version` on the operations that take one (the
+    /// `/acr/v1/…` metadata operations and the token exchanges); [`acr_rest::API_VERSION`],
+    /// the version this client is generated from, unless set. Another version is for a
+    /// registry that requires it: the requests and answers keep this version's shape.
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
+    }
+
     /// The client, or [`Error::InvalidInput`] for an endpoint that is not a registry URL.
     pub fn build(self) -> Result<ContainerRegistryClient> {
         let endpoint = normalize_endpoint(&self.endpoint, self.allow_http)?;
@@ -134,6 +145,7 @@ impl ContainerRegistryClientBuilder {
                 self.allow_http,
                 self.retry,
                 auth,
+                self.api_version,
             )),
         })
     }

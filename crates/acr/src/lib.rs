@@ -1,8 +1,7 @@
 //! `acr`: a client for Azure Container Registry, and for OCI distribution registries in
 //! general.
 //!
-//! The crate will offer what the Python package `azure-containerregistry` 1.2 offers, in
-//! Rust form:
+//! What the Python package `azure-containerregistry` 1.2 offers, in Rust form:
 //! - registry operations: list, get, update and delete repositories, tags and manifests;
 //! - content operations: upload and download blobs (chunked, streamed, digest-checked), set
 //!   and get manifests of any media type;

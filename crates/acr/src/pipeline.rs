@@ -27,6 +27,7 @@ use crate::{Error, Result};
 const CLIENT_REQUEST_ID: &str = "x-ms-client-request-id";
 const REQUEST_ID: &str = "x-ms-request-id";
 const MAX_REDIRECTS: usize = 10;
+const API_VERSION_HEADER: &str = "api-version";
 
 /// Everything an operation needs from its client; shared by all operations of a client.
 pub(crate) struct Pipeline {
@@ -37,6 +38,8 @@ pub(crate) struct Pipeline {
     pub(crate) retry: RetryOptions,
     auth: Authenticator,
     user_agent: HeaderValue,
+    /// The `api-version` of the operations that take one.
+    pub(crate) api_version: String,
 }
 
 impl fmt::Debug for Pipeline {
@@ -57,6 +60,7 @@ impl Pipeline {
         allow_http: bool,
         retry: RetryOptions,
         auth: Authenticator,
+        api_version: String,
     ) -> Self {
         let base = endpoint.as_str().trim_end_matches('/').to_owned();
         let user_agent =
@@ -69,6 +73,7 @@ impl Pipeline {
             retry,
             auth,
             user_agent,
+            api_version,
         }
     }
 
@@ -137,6 +142,13 @@ impl Pipeline {
         let headers = request.headers_mut();
         headers.insert(USER_AGENT, self.user_agent.clone());
         headers.insert(CLIENT_REQUEST_ID, operation.request_id.clone());
+        // The generated code names its own version in a header; the query, set from the
+        // client's version, is what the service reads, and the two must agree.
+        if headers.contains_key(API_VERSION_HEADER)
+            && let Ok(version) = HeaderValue::from_str(&self.api_version)
+        {
+            headers.insert(API_VERSION_HEADER, version);
+        }
 
         let repeatable = match *request.method() {
             Method::POST | Method::PATCH => operation.repeatable_post,

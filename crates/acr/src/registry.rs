@@ -201,6 +201,7 @@ impl ContainerRegistryClient {
         &self,
         repository: &str,
     ) -> Result<RepositoryProperties> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         let operation = self
             .pipeline
@@ -210,7 +211,7 @@ impl ContainerRegistryClient {
                 client
                     .get_repository_properties()
                     .name(repository)
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .send()
                     .await
             })
@@ -225,6 +226,7 @@ impl ContainerRegistryClient {
         repository: &str,
         update: &PropertiesUpdate,
     ) -> Result<RepositoryProperties> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         let body = update.to_repository_wire();
         let operation = self
@@ -235,7 +237,7 @@ impl ContainerRegistryClient {
                 client
                     .update_repository_properties()
                     .name(repository)
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .body(body)
                     .send()
                     .await
@@ -247,6 +249,7 @@ impl ContainerRegistryClient {
     /// Deletes `repository` with all its manifests and tags. A repository that does not
     /// exist is already deleted: that is success.
     pub async fn delete_repository(&self, repository: &str) -> Result<()> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         let operation = self
             .pipeline
@@ -257,7 +260,7 @@ impl ContainerRegistryClient {
                     client
                         .delete_repository()
                         .name(repository)
-                        .api_version(acr_rest::API_VERSION)
+                        .api_version(api_version)
                         .send()
                         .await
                 })
@@ -271,6 +274,7 @@ impl ContainerRegistryClient {
         repository: &str,
         tag: &str,
     ) -> Result<ArtifactTagProperties> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         validate_tag(tag)?;
         let operation = self
@@ -282,7 +286,7 @@ impl ContainerRegistryClient {
                     .get_tag_properties()
                     .name(repository)
                     .reference(tag)
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .send()
                     .await
             })
@@ -297,6 +301,7 @@ impl ContainerRegistryClient {
         tag: &str,
         update: &PropertiesUpdate,
     ) -> Result<ArtifactTagProperties> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         validate_tag(tag)?;
         let body = update.to_tag_wire();
@@ -309,7 +314,7 @@ impl ContainerRegistryClient {
                     .update_tag_properties()
                     .name(repository)
                     .reference(tag)
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .body(body)
                     .send()
                     .await
@@ -321,6 +326,7 @@ impl ContainerRegistryClient {
     /// Deletes a tag (not the manifest it points to). A tag that does not exist is already
     /// deleted: that is success.
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         validate_tag(tag)?;
         let operation = self.pipeline.operation("delete_tag", Some(repository));
@@ -331,7 +337,7 @@ impl ContainerRegistryClient {
                         .delete_tag()
                         .name(repository)
                         .reference(tag)
-                        .api_version(acr_rest::API_VERSION)
+                        .api_version(api_version)
                         .send()
                         .await
                 })
@@ -354,6 +360,7 @@ impl ContainerRegistryClient {
         repository: &str,
         reference: impl IntoReference,
     ) -> Result<ArtifactManifestProperties> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         let reference = reference.into_reference()?;
         let digest = self.resolve(repository, reference).await?;
@@ -366,7 +373,7 @@ impl ContainerRegistryClient {
                     .get_manifest_properties()
                     .name(repository)
                     .digest(digest.as_str())
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .send()
                     .await
             })
@@ -383,6 +390,7 @@ impl ContainerRegistryClient {
         reference: impl IntoReference,
         update: &PropertiesUpdate,
     ) -> Result<ArtifactManifestProperties> {
+        let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         let reference = reference.into_reference()?;
         let digest = self.resolve(repository, reference).await?;
@@ -396,7 +404,7 @@ impl ContainerRegistryClient {
                     .update_manifest_properties()
                     .name(repository)
                     .digest(digest.as_str())
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .body(body)
                     .send()
                     .await

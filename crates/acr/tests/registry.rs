@@ -354,6 +354,52 @@ async fn get_tag_properties_as_recorded() {
     );
 }
 
+/// The recorded session again, its `api-version` changed to another version: a client
+/// set to that version replays it, and one left at the default does not match it.
+#[tokio::test]
+async fn the_api_version_set_on_the_builder_goes_out_instead_of_the_default() {
+    const OTHER: &str = "2099-01-01-preview";
+    let entries: Vec<Value> = recording(&format!("{AAD}test_get_tag_properties.json"))
+        .into_iter()
+        .map(|mut entry| {
+            let uri = entry["RequestUri"].as_str().unwrap().replace(
+                &format!("api-version={RECORDED_VERSION}"),
+                &format!("api-version={OTHER}"),
+            );
+            entry["RequestUri"] = Value::from(uri);
+            entry
+        })
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["RequestUri"].as_str().unwrap().contains(OTHER)),
+        "the recording names the default version"
+    );
+    let server = MockServer::start_async().await;
+    let _replay = replay(&server, &entries).await;
+    let other = acr::ContainerRegistryClient::builder(server.base_url())
+        .credential(aad())
+        .allow_http(true)
+        .retry(acr::RetryOptions::none())
+        .api_version(OTHER)
+        .build()
+        .unwrap();
+    let tag = other
+        .get_tag_properties("repof04e3a43", "tagf04e3a43")
+        .await
+        .unwrap();
+    assert_eq!(tag.name, "tagf04e3a43");
+
+    let default = client(&server, aad())
+        .get_tag_properties("repof04e3a43", "tagf04e3a43")
+        .await;
+    assert!(default.is_err(), "{default:?}");
+}
+
+/// The version the recordings were made with, which is the client's default.
+const RECORDED_VERSION: &str = "2021-07-01";
+
 /// Locks, then unlocks, as the recorded tests do; the replay answers only the recorded
 /// bodies, so each update must send exactly the recorded fields.
 #[tokio::test]

@@ -272,12 +272,13 @@ impl Authenticator {
             refresh_token: None,
             tenant: None,
         };
+        let api_version = pipeline.api_version.as_str();
         let operation = Arc::new(pipeline.token_operation("exchange_aad_token_for_refresh_token"));
         let response = operation
             .run(|client| async move {
                 client
                     .exchange_aad_token_for_refresh_token()
-                    .api_version(acr_rest::API_VERSION)
+                    .api_version(api_version)
                     .body(body)
                     .send()
                     .await
@@ -318,12 +319,13 @@ async fn access_token_request(
     pipeline: &Arc<Pipeline>,
     body: ExchangeRefreshTokenForAccessTokenBody,
 ) -> Result<Secret> {
+    let api_version = pipeline.api_version.as_str();
     let operation = Arc::new(pipeline.token_operation("exchange_refresh_token_for_access_token"));
     let response = operation
         .run(|client| async move {
             client
                 .exchange_refresh_token_for_access_token()
-                .api_version(acr_rest::API_VERSION)
+                .api_version(api_version)
                 .body(body)
                 .send()
                 .await

@@ -1,0 +1,332 @@
+//! Ranged downloads: the blob fetched a range at a time, resumed where a connection
+//! dropped, several ranges in flight when asked.
+
+use std::fmt;
+use std::future::IntoFuture;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
+use http::StatusCode;
+use http::header::CONTENT_RANGE;
+
+use crate::names::validate_repository;
+use crate::range::parse_content_range;
+use crate::reference::Digest;
+use crate::{ContainerRegistryClient, Error, Result};
+
+use super::verify::Verifier;
+use super::{DownloadBlobStream, Progress};
+
+/// A download being configured; `.await` it to start it. See
+/// [`ContainerRegistryClient::download_blob`].
+#[must_use = "a download does nothing until it is awaited"]
+pub struct DownloadBlob<'a> {
+    pub(super) client: &'a ContainerRegistryClient,
+    pub(super) repository: String,
+    pub(super) digest: Digest,
+    pub(super) chunk_size: usize,
+    pub(super) concurrency: usize,
+    pub(super) progress: Option<Progress>,
+}
+
+impl fmt::Debug for DownloadBlob<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadBlob")
+            .field("repository", &self.repository)
+            .field("digest", &self.digest)
+            .field("chunk_size", &self.chunk_size)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DownloadBlob<'_> {
+    /// The size of each ranged `GET` ([`DEFAULT_DOWNLOAD_CHUNK_SIZE`] unless set; at
+    /// least 1).
+    pub fn chunk_size(mut self, size: usize) -> Self {
+        self.chunk_size = size.max(1);
+        self
+    }
+
+    /// How many ranges are fetched at once (1 unless set). Above 1, up to that many
+    /// chunks are held in memory to be handed out in order.
+    pub fn concurrency(mut self, ranges: usize) -> Self {
+        self.concurrency = ranges.max(1);
+        self
+    }
+
+    /// Calls `progress(bytes_received, total)` as bytes arrive.
+    pub fn progress(mut self, progress: impl Fn(u64, Option<u64>) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    async fn start(self) -> Result<DownloadBlobStream> {
+        validate_repository(&self.repository)?;
+        let hasher = self.digest.hasher()?;
+        let fetcher = Fetcher {
+            client: self.client.clone(),
+            repository: self.repository.clone(),
+            digest: self.digest.clone(),
+        };
+
+        let first_end = self.chunk_size as u64 - 1;
+        let response = match fetcher.get_or_unsatisfiable(0, Some(first_end)).await {
+            Ok(response) => Some(response),
+            // An empty blob has no byte 0 to range over: `Content-Range: bytes */0`.
+            Err((_, Some(0))) => None,
+            Err((error, _)) => return Err(error),
+        };
+        // What the first answer covers, and where the rest starts when there is more.
+        let (total, first, more_from): (
+            Option<u64>,
+            BoxStream<'static, Result<Bytes>>,
+            Option<u64>,
+        ) = match response {
+            None => (Some(0), stream::empty().boxed(), None),
+            Some(response) if response.status == StatusCode::PARTIAL_CONTENT => {
+                let range = content_range(&response.headers, 0)?;
+                let sent_end = range.range.map_or(first_end, |(_, end)| end);
+                let more = match range.total {
+                    Some(total) => (total > sent_end + 1).then_some(sent_end + 1),
+                    // Unknown length: a full first chunk may have a sequel.
+                    None => (sent_end == first_end).then_some(sent_end + 1),
+                };
+                (
+                    range.total,
+                    fetcher.clone().pieces(0, Some(sent_end), Some(response)),
+                    more,
+                )
+            }
+            // The whole blob: the registry ignored the range.
+            Some(response) => {
+                let total = response
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let end = total.filter(|t| *t > 0).map(|t| t - 1);
+                (total, fetcher.clone().pieces(0, end, Some(response)), None)
+            }
+        };
+
+        let rest: BoxStream<'static, Result<Bytes>> = match (more_from, total) {
+            (None, _) => stream::empty().boxed(),
+            (Some(start), None) => fetcher.clone().pieces(start, None, None),
+            (Some(start), Some(total)) => {
+                let chunk = self.chunk_size as u64;
+                let ranges = (0..(total - start).div_ceil(chunk)).map(move |i| {
+                    let from = start + i * chunk;
+                    (from, (from + chunk).min(total) - 1)
+                });
+                if self.concurrency > 1 {
+                    stream::iter(ranges)
+                        .map(move |(from, to)| {
+                            let pieces = fetcher.clone().pieces(from, Some(to), None);
+                            async move { pieces.try_collect::<Vec<Bytes>>().await.map(stream::iter) }
+                        })
+                        .buffered(self.concurrency)
+                        .map_ok(|pieces| pieces.map(Ok))
+                        .try_flatten()
+                        .boxed()
+                } else {
+                    stream::iter(ranges)
+                        .map(move |(from, to)| fetcher.clone().pieces(from, Some(to), None))
+                        .flatten()
+                        .boxed()
+                }
+            }
+        };
+
+        Ok(DownloadBlobStream {
+            inner: first.chain(rest).boxed(),
+            verifier: Verifier::new(hasher, total),
+            pending: None,
+            expected: self.digest,
+            received: 0,
+            total,
+            progress: self.progress,
+        })
+    }
+}
+
+impl<'a> IntoFuture for DownloadBlob<'a> {
+    type Output = Result<DownloadBlobStream>;
+    type IntoFuture = BoxFuture<'a, Result<DownloadBlobStream>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.start())
+    }
+}
+
+fn content_range(headers: &http::HeaderMap, start: u64) -> Result<crate::range::ContentRange> {
+    let range = headers
+        .get(CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_content_range)
+        .ok_or_else(|| Error::Protocol("a ranged blob answer has no valid Content-Range".into()))?;
+    match range.range {
+        Some((first, _)) if first == start => Ok(range),
+        _ => Err(Error::Protocol(format!(
+            "asked for bytes from {start}, the registry sent {range:?}"
+        ))),
+    }
+}
+
+/// Sends the ranged requests of one download.
+#[derive(Clone)]
+struct Fetcher {
+    client: ContainerRegistryClient,
+    repository: String,
+    digest: Digest,
+}
+
+/// How many times in a row a range is asked again after its connection dropped before
+/// a byte arrived.
+const RESUMES: u32 = 3;
+
+/// A successful answer to a blob `GET`, its body not yet read.
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+}
+
+impl Fetcher {
+    async fn get(&self, start: u64, end: Option<u64>) -> Result<Answer> {
+        self.get_or_unsatisfiable(start, end)
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// A range's answer; on an error, also the blob's size when a 416 told it.
+    async fn get_or_unsatisfiable(
+        &self,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<Answer, (Error, Option<u64>)> {
+        let range = match end {
+            Some(end) => format!("bytes={start}-{end}"),
+            None => format!("bytes={start}-"),
+        };
+        let (name, digest) = (self.repository.as_str(), self.digest.as_str());
+        let operation = self.client.pipeline.operation("download_blob", Some(name));
+        let outcome = operation
+            .clone()
+            .run(|client| async move {
+                client
+                    .get_blob()
+                    .name(name)
+                    .digest(digest)
+                    .range(range)
+                    .send()
+                    .await
+            })
+            .await;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error @ Error::Service { status: 416, .. }) => {
+                let size = operation
+                    .take_failed_headers()
+                    .and_then(|headers| {
+                        let value = headers.get(CONTENT_RANGE)?.to_str().ok()?.to_owned();
+                        parse_content_range(&value)
+                    })
+                    .and_then(|range| range.total);
+                return Err((error, size));
+            }
+            Err(error) => return Err((error, None)),
+        };
+        Ok(Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.into_inner().into_inner().boxed(),
+        })
+    }
+
+    /// The bytes `start..=end` (to the blob's end when `end` is `None`), as they arrive,
+    /// from `response` when it is already open; a connection that drops mid-body is
+    /// resumed from the current position with a new `Range`.
+    fn pieces(
+        self,
+        start: u64,
+        end: Option<u64>,
+        response: Option<Answer>,
+    ) -> BoxStream<'static, Result<Bytes>> {
+        struct State {
+            fetcher: Fetcher,
+            position: u64,
+            end: Option<u64>,
+            body: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
+            resumes: u32,
+        }
+        let state = State {
+            fetcher: self,
+            position: start,
+            end,
+            body: response.map(|r| r.body),
+            resumes: RESUMES,
+        };
+        stream::try_unfold(state, |mut state| async move {
+            loop {
+                if state.end.is_some_and(|end| state.position > end) {
+                    return Ok(None);
+                }
+                let body = match state.body.as_mut() {
+                    Some(body) => body,
+                    None => {
+                        let response = match state.fetcher.get(state.position, state.end).await {
+                            // Past the end of a blob of unknown length: nothing more.
+                            Err(Error::Service { status: 416, .. }) if state.end.is_none() => {
+                                return Ok(None);
+                            }
+                            outcome => outcome?,
+                        };
+                        match response.status {
+                            StatusCode::PARTIAL_CONTENT => {
+                                content_range(&response.headers, state.position)?;
+                            }
+                            StatusCode::OK if state.position == 0 => {}
+                            status => {
+                                return Err(Error::Protocol(format!(
+                                    "the registry answered {status} to a ranged blob request"
+                                )));
+                            }
+                        }
+                        state.body.insert(response.body)
+                    }
+                };
+                match body.next().await {
+                    Some(Ok(piece)) => {
+                        state.position += piece.len() as u64;
+                        // Only failures without progress between them count.
+                        state.resumes = RESUMES;
+                        return Ok(Some((piece, state)));
+                    }
+                    // The answer ended: complete when the range is, else resumed below.
+                    None if state.end.is_none_or(|end| state.position > end) => return Ok(None),
+                    None | Some(Err(_)) if state.resumes > 0 => {
+                        state.resumes -= 1;
+                        state.body = None;
+                        tracing::debug!(
+                            position = state.position,
+                            "blob download interrupted; resuming"
+                        );
+                    }
+                    Some(Err(error)) => {
+                        return Err(Error::Transport(Box::new(error.without_url())));
+                    }
+                    None => {
+                        return Err(Error::Protocol(format!(
+                            "the blob ended at byte {} before the range did",
+                            state.position
+                        )));
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+}
