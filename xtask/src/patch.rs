@@ -1,8 +1,8 @@
 //! The patch step: small named fixes applied, in order, to the converted OpenAPI 3.0.3
 //! document before progenitor reads it.
 //!
-//! Each patch names the spec defect (`D…`, as catalogued for the official SDKs' AutoRest
-//! directives) or the progenitor limitation it works around. A patch that finds nothing to
+//! Each patch names the spec defect (`D…`, catalogued in `spec/DEFECTS.md` with the official
+//! SDKs' AutoRest directives for it) or the progenitor limitation it works around. A patch that finds nothing to
 //! fix fails, so a new upstream version that repairs a defect is noticed and its patch
 //! removed instead of silently doing nothing.
 
@@ -656,6 +656,29 @@ mod tests {
                 assert_eq!(errors, [true, true], "{}", op["operationId"]);
             }
         }
+    }
+
+    #[test]
+    fn every_defect_a_patch_cites_is_in_the_catalogue() {
+        let ws = crate::spec::Workspace::locate();
+        let catalogue = std::fs::read_to_string(ws.root().join("spec/DEFECTS.md")).unwrap();
+        let source = include_str!("patch.rs");
+        let mut cited = 0;
+        for (i, _) in source.match_indices("// D") {
+            let digits: String = source[i + 4..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if digits.is_empty() {
+                continue;
+            }
+            cited += 1;
+            assert!(
+                catalogue.contains(&format!("**D{digits}.")),
+                "D{digits} is cited by a patch but not catalogued in spec/DEFECTS.md"
+            );
+        }
+        assert!(cited > 10, "only {cited} citations found");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Replays every recorded ACR session (`tests/fixtures/recordings`, recorded against live
+//! Replays every recorded ACR session (`fixtures/recordings` of the workspace, recorded against live
 //! ACR by the Python SDK's tests) against the emulator, and compares what clients depend on:
 //! status codes, the `WWW-Authenticate`, `Link`, `Docker-Content-Digest`, `Location`,
 //! `Range`/`Content-Range` and `Content-Type` headers, and the JSON shapes of bodies.
@@ -1000,7 +1000,7 @@ async fn replay(name: &str, recording: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn every_recording_replays_with_the_recorded_statuses_headers_and_shapes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/recordings");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

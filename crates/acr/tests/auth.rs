@@ -20,7 +20,7 @@ const AAD_TOKEN: &str = "aad-token-that-must-stay-secret";
 
 fn recording(name: &str) -> Vec<Value> {
     let path = format!(
-        "{}/tests/fixtures/recordings/{name}",
+        "{}/../../fixtures/recordings/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -16,7 +16,7 @@ const RECORDED_HOST: &str = "https://fake_url.azurecr.io";
 
 pub(crate) fn recording(name: &str) -> Vec<Value> {
     let path = format!(
-        "{}/tests/fixtures/recordings/{name}",
+        "{}/../../fixtures/recordings/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
