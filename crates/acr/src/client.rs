@@ -41,7 +41,7 @@ impl ContainerRegistryClient {
             read_timeout: Duration::from_secs(60),
             http_client: None,
             allow_http: false,
-            api_version: acr_rest::API_VERSION.to_owned(),
+            api_version: API_VERSION.to_owned(),
         }
     }
 
@@ -50,6 +50,10 @@ impl ContainerRegistryClient {
         &self.pipeline.endpoint
     }
 }
+
+/// The REST API version of the ACR data-plane spec this client is generated from, sent
+/// unless [`ContainerRegistryClientBuilder::api_version`] says otherwise.
+pub const API_VERSION: &str = acr_rest::API_VERSION;
 
 /// Configures a [`ContainerRegistryClient`]; see [`ContainerRegistryClient::builder`].
 #[derive(Debug)]
@@ -117,8 +121,8 @@ impl ContainerRegistryClientBuilder {
     }
 
     /// The REST API version sent as `api-version` on the operations that take one (the
-    /// `/acr/v1/…` metadata operations and the token exchanges); [`acr_rest::API_VERSION`],
-    /// the version this client is generated from, unless set. Another version is for a
+    /// `/acr/v1/…` metadata operations and the token exchanges); [`API_VERSION`], the
+    /// version this client is generated from, unless set. Another version is for a
     /// registry that requires it: the requests and answers keep this version's shape.
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();

@@ -99,7 +99,9 @@ pub use blob::{
     BlobData, DEFAULT_DOWNLOAD_CHUNK_SIZE, DEFAULT_UPLOAD_CHUNK_SIZE, DownloadBlob,
     DownloadBlobStream, MountOutcome, UploadBlob, UploadBlobResult,
 };
-pub use client::{ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE};
+pub use client::{
+    API_VERSION, ContainerRegistryClient, ContainerRegistryClientBuilder, DEFAULT_AUDIENCE,
+};
 pub use credential::{AccessToken, Credential, TokenCredential};
 pub use error::{BoxError, Error, Result};
 pub use manifest::{

@@ -43,7 +43,7 @@ impl fmt::Debug for DownloadBlob<'_> {
 }
 
 impl DownloadBlob<'_> {
-    /// The size of each ranged `GET` ([`DEFAULT_DOWNLOAD_CHUNK_SIZE`] unless set; at
+    /// The size of each ranged `GET` ([`DEFAULT_DOWNLOAD_CHUNK_SIZE`](crate::DEFAULT_DOWNLOAD_CHUNK_SIZE) unless set; at
     /// least 1).
     pub fn chunk_size(mut self, size: usize) -> Self {
         self.chunk_size = size.max(1);

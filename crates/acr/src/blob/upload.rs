@@ -54,7 +54,7 @@ impl fmt::Debug for UploadBlob<'_> {
 }
 
 impl UploadBlob<'_> {
-    /// The size of each `PATCH` ([`DEFAULT_UPLOAD_CHUNK_SIZE`] unless set; at least 1). A blob
+    /// The size of each `PATCH` ([`DEFAULT_UPLOAD_CHUNK_SIZE`](crate::DEFAULT_UPLOAD_CHUNK_SIZE) unless set; at least 1). A blob
     /// no larger goes up in a single `PUT`.
     pub fn chunk_size(mut self, size: usize) -> Self {
         self.chunk_size = size.max(1);
