@@ -283,9 +283,9 @@ impl TokenCredential for ServicePrincipal {
                 .and_then(|e| e.error_description.or(e.error))
                 .unwrap_or_else(|| format!("Azure AD answered {status}"));
             let message = message.lines().next().unwrap_or_default().to_owned();
-            return Err(acr::Error::Authentication {
-                message: format!("service principal sign-in failed: {message}"),
-            });
+            return Err(acr::Error::authentication(format!(
+                "service principal sign-in failed: {message}"
+            )));
         }
         let token: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             acr::Error::Protocol(format!("Azure AD's token response could not be read: {e}"))

@@ -14,9 +14,7 @@ impl TokenCredential for AzureCredential {
     async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken> {
         let token = self.0.get_token(scopes, None).await.map_err(|error| {
             // azure_core's messages describe the identity source, never the token.
-            Error::Authentication {
-                message: format!("Azure AD credential failed: {error}"),
-            }
+            Error::authentication(format!("Azure AD credential failed: {error}"))
         })?;
         let expires_on = SystemTime::UNIX_EPOCH
             .checked_add(std::time::Duration::from_secs(

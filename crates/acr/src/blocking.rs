@@ -271,9 +271,9 @@ impl ContainerRegistryClient {
             let mut size = 0;
             while let Some(piece) = stream.next().await {
                 let piece = piece?;
-                writer.write_all(&piece).map_err(|e| {
-                    Error::InvalidInput(format!("the blob could not be written: {e}"))
-                })?;
+                writer
+                    .write_all(&piece)
+                    .map_err(|e| Error::io("the blob could not be written", e))?;
                 size += piece.len() as u64;
             }
             Ok(size)

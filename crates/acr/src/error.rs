@@ -24,6 +24,8 @@ pub enum Error {
     NotFound {
         /// The service's explanation, or a description of what was looked up.
         message: String,
+        /// The `x-ms-request-id` of the response, for support requests.
+        request_id: Option<String>,
     },
 
     /// The registry refused the credentials, or they lack the permission the operation
@@ -32,6 +34,11 @@ pub enum Error {
     Authentication {
         /// The service's explanation; never contains a token or password.
         message: String,
+        /// The HTTP status of the refusal, when a response refused (401, 403, or the token
+        /// service's status); `None` when the credential itself failed.
+        status: Option<u16>,
+        /// The `x-ms-request-id` of the response, for support requests.
+        request_id: Option<String>,
     },
 
     /// The registry answered with an error not covered by a more specific variant.
@@ -74,8 +81,26 @@ pub enum Error {
     #[error("unexpected answer from the registry: {0}")]
     Protocol(String),
 
+    /// The registry redirected more times than a client follows, or in a loop.
+    #[error("more than {limit} redirects")]
+    TooManyRedirects {
+        /// How many redirects are followed.
+        limit: usize,
+    },
+
+    /// A local file or stream could not be read or written: the content to upload, or the
+    /// file a download goes to. Nothing is wrong with the registry or the input's form.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being read or written.
+        context: String,
+        /// The error of the operating system.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The request could not be sent or the response not read: connection, TLS, timeout
-    /// or an unreadable response.
+    /// or a response cut short.
     #[error("transport error: {0}")]
     Transport(#[source] BoxError),
 }
@@ -85,8 +110,38 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::NotFound { .. } => Some(404),
+            Error::Authentication { status, .. } => *status,
             Error::Service { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// The registry's `x-ms-request-id` of the response behind this error, when it sent
+    /// one: what a support request needs.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::NotFound { request_id, .. }
+            | Error::Authentication { request_id, .. }
+            | Error::Service { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// An [`Error::Authentication`] without a response behind it: what a
+    /// [`TokenCredential`](crate::TokenCredential) returns when it cannot get a token.
+    pub fn authentication(message: impl Into<String>) -> Self {
+        Error::Authentication {
+            message: message.into(),
+            status: None,
+            request_id: None,
+        }
+    }
+
+    /// An [`Error::Io`] about `context` (what was being read or written).
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
         }
     }
 
@@ -144,14 +199,7 @@ impl Error {
     pub(crate) async fn from_response(mut response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
-        let mut body = Vec::new();
-        while let Ok(Some(chunk)) = response.chunk().await {
-            let room = MAX_ERROR_BODY - body.len();
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() == MAX_ERROR_BODY {
-                break;
-            }
-        }
+        let body = read_capped(response, MAX_ERROR_BODY).await;
         Self::classify(status, &headers, &body)
     }
 
@@ -169,8 +217,15 @@ impl Error {
                 .to_owned()
         });
         match status {
-            404 => Error::NotFound { message },
-            401 | 403 => Error::Authentication { message },
+            404 => Error::NotFound {
+                message,
+                request_id,
+            },
+            401 | 403 => Error::Authentication {
+                message,
+                status: Some(status),
+                request_id,
+            },
             _ => Error::Service {
                 status,
                 code,
@@ -206,6 +261,19 @@ impl Error {
             acr_rest::Error::Custom(message) => Error::Transport(message.into()),
         }
     }
+}
+
+/// At most `limit` bytes of a body, for a message; what cannot be read is left out.
+pub(crate) async fn read_capped(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == limit {
+            break;
+        }
+    }
+    body
 }
 
 /// The start of a body that is not ACR's JSON, as a message.
@@ -253,7 +321,8 @@ mod tests {
         assert_eq!(service(503).status(), Some(503));
         assert_eq!(
             Error::NotFound {
-                message: "m".into()
+                message: "m".into(),
+                request_id: None,
             }
             .status(),
             Some(404)

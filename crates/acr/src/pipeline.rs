@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 use url::Url;
 
 use crate::auth::{Authenticator, Grant, TokenServiceUnreachable, challenge};
-use crate::error::service_message;
+use crate::error::{read_capped, service_message};
 use crate::retry::{self, RetryOptions};
 use crate::{Error, Result};
 
@@ -375,11 +375,8 @@ impl Pipeline {
             request = reqwest::Request::new(method, next);
             *request.headers_mut() = headers;
         }
-        Err(Error::Service {
-            status: 310,
-            code: None,
-            message: format!("more than {MAX_REDIRECTS} redirects"),
-            request_id: None,
+        Err(Error::TooManyRedirects {
+            limit: MAX_REDIRECTS,
         })
     }
 }
@@ -437,9 +434,7 @@ fn is_redirect(status: StatusCode) -> bool {
 
 fn with_bearer(mut request: reqwest::Request, token: &crate::Secret) -> Result<reqwest::Request> {
     let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
-        Error::Authentication {
-            message: "the registry issued a token that is not a valid header value".into(),
-        }
+        Error::authentication("the registry issued a token that is not a valid header value")
     })?;
     value.set_sensitive(true);
     request.headers_mut().insert(AUTHORIZATION, value);
@@ -462,14 +457,20 @@ fn bodiless(request: &reqwest::Request) -> reqwest::Request {
 
 /// The error for a challenge that a fresh token did not answer.
 async fn refused(response: reqwest::Response) -> Error {
+    let status = response.status().as_u16();
+    let request_id = crate::error::request_id(response.headers());
     let challenge = challenge::bearer(response.headers());
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_capped(response, crate::error::MAX_ERROR_BODY).await;
     let mut message =
         service_message(&body).unwrap_or_else(|| "the registry refused the token".to_owned());
     if let Some(error) = challenge.and_then(|c| c.error) {
         message = format!("{message} ({error})");
     }
-    Error::Authentication { message }
+    Error::Authentication {
+        message,
+        status: Some(status),
+        request_id,
+    }
 }
 
 fn transport_error(error: reqwest::Error) -> Error {

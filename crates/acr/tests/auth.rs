@@ -299,7 +299,7 @@ async fn a_write_refused_to_an_anonymous_client_is_an_authentication_error_after
         .await
         .unwrap_err();
 
-    let Error::Authentication { message } = &error else {
+    let Error::Authentication { message, .. } = &error else {
         panic!("{error:?}")
     };
     assert!(message.contains("authentication required"), "{message}");
@@ -431,7 +431,7 @@ async fn a_second_401_is_an_error_not_a_loop() {
 
     let error = client.get_repository_properties(REPO).await.unwrap_err();
     assert!(
-        matches!(&error, Error::Authentication { message } if message.contains("token revoked")),
+        matches!(&error, Error::Authentication { message, .. } if message.contains("token revoked")),
         "{error:?}"
     );
     assert_eq!(
@@ -563,7 +563,7 @@ async fn a_wrong_audience_is_an_authentication_error_with_the_services_message()
     let error = client.get_repository_properties(REPO).await.unwrap_err();
 
     assert!(
-        matches!(&error, Error::Authentication { message } if message.contains("retrieving permissions failed")),
+        matches!(&error, Error::Authentication { message, .. } if message.contains("retrieving permissions failed")),
         "{error:?}"
     );
     assert_eq!(

@@ -133,7 +133,7 @@ async fn a_failing_azure_credential_is_an_authentication_error() {
         .unwrap();
     let error = client.get_repository_properties("hello").await.unwrap_err();
     assert!(
-        matches!(&error, Error::Authentication { message } if message.contains("no identity available")),
+        matches!(&error, Error::Authentication { message, .. } if message.contains("no identity available")),
         "{error:?}"
     );
     assert_eq!(exchange.calls_async().await, 0);

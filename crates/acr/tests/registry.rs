@@ -313,7 +313,7 @@ async fn missing_manifests_and_tags_are_not_found() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, Error::NotFound { message } if message == "manifest unknown"),
+        matches!(&error, Error::NotFound { message, .. } if message == "manifest unknown"),
         "{error:?}"
     );
     assert_eq!(error.status(), Some(404));

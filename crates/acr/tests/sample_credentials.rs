@@ -61,7 +61,7 @@ async fn a_service_principal_from_the_environment_reaches_the_registry() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, acr::Error::Authentication { message } if !message.contains("guess")),
+        matches!(&error, acr::Error::Authentication { message, .. } if !message.contains("guess")),
         "{error:?}"
     );
 }

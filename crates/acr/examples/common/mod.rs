@@ -86,11 +86,11 @@ impl acr::TokenCredential for ServicePrincipal {
             ("client_secret", self.secret.expose()),
             ("scope", scope.as_str()),
         ];
-        let refused = |e: reqwest::Error| acr::Error::Authentication {
-            message: format!(
+        let refused = |e: reqwest::Error| {
+            acr::Error::authentication(format!(
                 "Azure AD refused the service principal: {}",
                 e.without_url()
-            ),
+            ))
         };
         let token: Token = reqwest::Client::new()
             .post(url)

@@ -338,9 +338,9 @@ async fn access_token_request(
 fn issued(token: Option<String>) -> Result<Secret> {
     match token {
         Some(token) if !token.is_empty() => Ok(Secret::new(token)),
-        _ => Err(Error::Authentication {
-            message: "the registry's token service answered without a token".into(),
-        }),
+        _ => Err(Error::authentication(
+            "the registry's token service answered without a token",
+        )),
     }
 }
 
@@ -357,15 +357,31 @@ fn refused_by_token_service(error: Error) -> Error {
     match error {
         Error::Transport(source) => Error::Transport(Box::new(TokenServiceUnreachable(source))),
         Error::Service {
-            status: 400..=499,
+            status: status @ 400..=499,
             message,
+            request_id,
             ..
-        }
-        | Error::NotFound { message } => Error::Authentication {
+        } => Error::Authentication {
             message: format!("the registry's token service refused the credential: {message}"),
+            status: Some(status),
+            request_id,
         },
-        Error::Authentication { message } => Error::Authentication {
+        Error::NotFound {
+            message,
+            request_id,
+        } => Error::Authentication {
             message: format!("the registry's token service refused the credential: {message}"),
+            status: Some(404),
+            request_id,
+        },
+        Error::Authentication {
+            message,
+            status,
+            request_id,
+        } => Error::Authentication {
+            message: format!("the registry's token service refused the credential: {message}"),
+            status,
+            request_id,
         },
         other => other,
     }

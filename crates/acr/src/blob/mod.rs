@@ -181,11 +181,11 @@ async fn unexpected(response: reqwest::Response, what: &str) -> Error {
 }
 
 fn read_error(error: io::Error) -> Error {
-    Error::InvalidInput(format!("the blob's content could not be read: {error}"))
+    Error::io("the blob's content could not be read", error)
 }
 
 fn write_error(error: io::Error) -> Error {
-    Error::InvalidInput(format!("the blob could not be written: {error}"))
+    Error::io("the blob could not be written", error)
 }
 
 impl ContainerRegistryClient {
