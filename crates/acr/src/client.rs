@@ -42,6 +42,7 @@ impl ContainerRegistryClient {
             http_client: None,
             allow_http: false,
             api_version: API_VERSION.to_owned(),
+            response_timeout: Duration::from_secs(15),
         }
     }
 
@@ -68,6 +69,7 @@ pub struct ContainerRegistryClientBuilder {
     http_client: Option<reqwest::Client>,
     allow_http: bool,
     api_version: String,
+    response_timeout: Duration,
 }
 
 impl ContainerRegistryClientBuilder {
@@ -102,6 +104,15 @@ impl ContainerRegistryClientBuilder {
     /// [`http_client`](Self::http_client).
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
+        self
+    }
+
+    /// How long a try waits for the registry's answer to begin, its status and headers
+    /// (15 s unless set); apart from [`read_timeout`](Self::read_timeout), which bounds
+    /// each wait for body data. A try left unanswered is repeated once, so a registry that
+    /// accepts connections and never answers fails in about twice this.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
         self
     }
 
@@ -150,6 +161,7 @@ impl ContainerRegistryClientBuilder {
                 self.retry,
                 auth,
                 self.api_version,
+                self.response_timeout,
             )),
         })
     }

@@ -167,6 +167,7 @@ impl Listing {
         let limit = BodyLimit {
             limit: MAX_LISTING_PAGE_BYTES,
             over: page_too_large,
+            json: true,
         };
         self.pipeline
             .buffered_operation(self.operation, self.repository.as_deref(), limit)

@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::auth::{Authenticator, Grant, TokenServiceUnreachable, challenge};
 use crate::error::{read_capped, service_message};
-use crate::retry::{self, RetryOptions};
+use crate::retry::{self, Retries, RetryOptions};
 use crate::{Error, Result};
 
 const CLIENT_REQUEST_ID: &str = "x-ms-client-request-id";
@@ -40,6 +40,8 @@ pub(crate) struct Pipeline {
     user_agent: HeaderValue,
     /// The `api-version` of the operations that take one.
     pub(crate) api_version: String,
+    /// How long a try waits for the answer's status and headers.
+    pub(crate) response_timeout: Duration,
 }
 
 impl fmt::Debug for Pipeline {
@@ -61,6 +63,7 @@ impl Pipeline {
         retry: RetryOptions,
         auth: Authenticator,
         api_version: String,
+        response_timeout: Duration,
     ) -> Self {
         let base = endpoint.as_str().trim_end_matches('/').to_owned();
         let user_agent =
@@ -74,6 +77,7 @@ impl Pipeline {
             auth,
             user_agent,
             api_version,
+            response_timeout,
         }
     }
 
@@ -110,6 +114,7 @@ impl Pipeline {
     pub(crate) fn token_operation(self: &Arc<Self>, id: &'static str) -> Operation {
         let mut operation = Operation::new(self.clone(), id, None, false);
         operation.repeatable_post = true;
+        operation.body_limit = Some(METADATA_LIMIT);
         operation
     }
 
@@ -151,11 +156,12 @@ impl Pipeline {
         }
 
         let repeatable = match *request.method() {
-            Method::POST | Method::PATCH => operation.repeatable_post,
+            Method::POST => operation.repeatable_post,
+            Method::PATCH => false,
             _ => true,
         };
-        let mut retries = 0;
-        let mut waited = Duration::ZERO;
+        let mut retries = Retries::new(&self.retry);
+        let mut timed_out = false;
         loop {
             // A body that cannot be cloned is a stream: this attempt is the only one.
             let spare = if repeatable {
@@ -173,25 +179,31 @@ impl Pipeline {
                     error => error,
                 };
             }
-            let delay = match &outcome {
+            let asked = match &outcome {
                 Ok(response) if retry::is_retryable_status(response.status()) => {
                     retry::retry_after(response.headers(), SystemTime::now())
+                }
+                // A registry that left one try unanswered gets one more, not the whole
+                // budget: a silent server must fail well within a minute.
+                Err(Error::Transport(source)) if source.is::<ResponseTimeout>() => {
+                    if timed_out {
+                        return outcome;
+                    }
+                    timed_out = true;
+                    None
                 }
                 Err(Error::Transport(source)) if !source.is::<TokenServiceUnreachable>() => None,
                 _ => return outcome,
             };
-            let Some(next) = spare else { return outcome };
-            retries += 1;
-            let delay = delay.unwrap_or_else(|| self.retry.backoff(retries));
-            if retries > self.retry.max_retries
-                || delay > self.retry.max_delay
-                || waited + delay > self.retry.max_total_delay
-            {
-                return outcome;
-            }
+            let Some(next) = spare else {
+                return outcome.map_err(settled);
+            };
+            let Some(delay) = retries.next_delay(asked) else {
+                return outcome.map_err(settled);
+            };
             tracing::debug!(
                 operation = operation.id,
-                retry = retries,
+                retry = retries.count(),
                 delay_ms = delay.as_millis() as u64,
                 outcome = %match &outcome {
                     Ok(response) => response.status().to_string(),
@@ -201,7 +213,6 @@ impl Pipeline {
             );
             drop(outcome);
             tokio::time::sleep(delay).await;
-            waited += delay;
             request = next;
         }
     }
@@ -349,7 +360,10 @@ impl Pipeline {
                 None
             };
             let from = request.url().clone();
-            let response = self.http.execute(request).await.map_err(transport_error)?;
+            let response = tokio::time::timeout(self.response_timeout, self.http.execute(request))
+                .await
+                .map_err(|_| Error::Transport(Box::new(ResponseTimeout(self.response_timeout))))?
+                .map_err(transport_error)?;
             let (Some(mut headers), true) = (carried, is_redirect(response.status())) else {
                 return Ok(response);
             };
@@ -389,6 +403,44 @@ pub(crate) struct BodyLimit {
     pub(crate) limit: u64,
     /// The error for a body over the cap, given the cap and the declared length.
     pub(crate) over: fn(u64, Option<u64>) -> Error,
+    /// Whether the body must be JSON: one that does not parse is taken for a body cut
+    /// short and tried again, and is [`Error::Protocol`] when every try gave one.
+    pub(crate) json: bool,
+}
+
+/// Metadata and token answers: a few KiB of JSON, read whole inside each try.
+pub(crate) const METADATA_LIMIT: BodyLimit = BodyLimit {
+    limit: 1024 * 1024,
+    over: |limit, declared| {
+        Error::Protocol(format!(
+            "the registry's answer is larger than {limit} bytes{}",
+            declared
+                .map(|d| format!(" (declared {d})"))
+                .unwrap_or_default()
+        ))
+    },
+    json: true,
+};
+
+/// No answer (status and headers) came within the response timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the registry sent no answer within {0:?}")]
+pub(crate) struct ResponseTimeout(Duration);
+
+/// A body that should be JSON and is not.
+#[derive(Debug, thiserror::Error)]
+#[error("the registry's answer is not complete JSON: {0}")]
+struct MalformedBody(serde_json::Error);
+
+/// The error a request ends with once no try is left: a body that never parsed is the
+/// registry's fault, not the network's.
+fn settled(error: Error) -> Error {
+    match error {
+        Error::Transport(source) if source.is::<MalformedBody>() => {
+            Error::Protocol(source.to_string())
+        }
+        other => other,
+    }
 }
 
 /// Reads `response`'s body, at most `limit.limit` bytes of it, and hands back the same
@@ -416,6 +468,11 @@ async fn read_body(mut response: reqwest::Response, limit: BodyLimit) -> Result<
             )
             .into(),
         ));
+    }
+    if limit.json
+        && let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(&body)
+    {
+        return Err(Error::Transport(Box::new(MalformedBody(error))));
     }
     let mut builder = http::Response::builder()
         .status(response.status())

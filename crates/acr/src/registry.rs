@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::names::validate_repository;
 use crate::pager::{FetchPage, Listing, PageOf, PageRequest};
+use crate::pipeline::METADATA_LIMIT;
 use crate::reference::{IntoReference, Reference, validate_tag};
 use crate::{
     ArtifactManifestOrder, ArtifactManifestProperties, ArtifactTagOrder, ArtifactTagProperties,
@@ -203,9 +204,11 @@ impl ContainerRegistryClient {
     ) -> Result<RepositoryProperties> {
         let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
-        let operation = self
-            .pipeline
-            .operation("get_repository_properties", Some(repository));
+        let operation = self.pipeline.buffered_operation(
+            "get_repository_properties",
+            Some(repository),
+            METADATA_LIMIT,
+        );
         let response = operation
             .run(|client| async move {
                 client
@@ -229,9 +232,11 @@ impl ContainerRegistryClient {
         let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         let body = update.to_repository_wire();
-        let operation = self
-            .pipeline
-            .operation("update_repository_properties", Some(repository));
+        let operation = self.pipeline.buffered_operation(
+            "update_repository_properties",
+            Some(repository),
+            METADATA_LIMIT,
+        );
         let response = operation
             .run(|client| async move {
                 client
@@ -277,9 +282,11 @@ impl ContainerRegistryClient {
         let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         validate_tag(tag)?;
-        let operation = self
-            .pipeline
-            .operation("get_tag_properties", Some(repository));
+        let operation = self.pipeline.buffered_operation(
+            "get_tag_properties",
+            Some(repository),
+            METADATA_LIMIT,
+        );
         let response = operation
             .run(|client| async move {
                 client
@@ -305,9 +312,11 @@ impl ContainerRegistryClient {
         validate_repository(repository)?;
         validate_tag(tag)?;
         let body = update.to_tag_wire();
-        let operation = self
-            .pipeline
-            .operation("update_tag_properties", Some(repository));
+        let operation = self.pipeline.buffered_operation(
+            "update_tag_properties",
+            Some(repository),
+            METADATA_LIMIT,
+        );
         let response = operation
             .run(|client| async move {
                 client
@@ -364,9 +373,11 @@ impl ContainerRegistryClient {
         validate_repository(repository)?;
         let reference = reference.into_reference()?;
         let digest = self.resolve(repository, reference).await?;
-        let operation = self
-            .pipeline
-            .operation("get_manifest_properties", Some(repository));
+        let operation = self.pipeline.buffered_operation(
+            "get_manifest_properties",
+            Some(repository),
+            METADATA_LIMIT,
+        );
         let response = operation
             .run(|client| async move {
                 client
@@ -395,9 +406,11 @@ impl ContainerRegistryClient {
         let reference = reference.into_reference()?;
         let digest = self.resolve(repository, reference).await?;
         let body = update.to_manifest_wire();
-        let operation = self
-            .pipeline
-            .operation("update_manifest_properties", Some(repository));
+        let operation = self.pipeline.buffered_operation(
+            "update_manifest_properties",
+            Some(repository),
+            METADATA_LIMIT,
+        );
         let response = operation
             .run(|client| async move {
                 client

@@ -85,6 +85,46 @@ impl RetryOptions {
     }
 }
 
+/// The retries of one request, or of one upload across its sessions: the one place that
+/// decides whether to try again, and after how long.
+#[derive(Debug)]
+pub(crate) struct Retries<'a> {
+    options: &'a RetryOptions,
+    count: u32,
+    waited: Duration,
+}
+
+impl<'a> Retries<'a> {
+    pub(crate) fn new(options: &'a RetryOptions) -> Self {
+        Self {
+            options,
+            count: 0,
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// The wait before the next try, `asked` by the registry or the jittered backoff; `None`
+    /// when the policy says stop: too many tries, a wait above `max_delay`, or more than
+    /// `max_total_delay` waited in all.
+    pub(crate) fn next_delay(&mut self, asked: Option<Duration>) -> Option<Duration> {
+        self.count += 1;
+        let delay = asked.unwrap_or_else(|| self.options.backoff(self.count));
+        if self.count > self.options.max_retries
+            || delay > self.options.max_delay
+            || self.waited + delay > self.options.max_total_delay
+        {
+            return None;
+        }
+        self.waited += delay;
+        Some(delay)
+    }
+
+    /// How many retries were granted so far.
+    pub(crate) fn count(&self) -> u32 {
+        self.count
+    }
+}
+
 /// Statuses that say "try again": timeout, throttling, and transient server failures.
 pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
