@@ -96,6 +96,19 @@ impl Pipeline {
         ))
     }
 
+    /// The operation of one blob upload: its `POST` opens a session, which is safe to
+    /// repeat (an unused session expires), so the pipeline retries it like any request.
+    pub(crate) fn upload_operation(self: &Arc<Self>, repository: &str) -> Arc<Operation> {
+        let mut operation = Operation::new(
+            self.clone(),
+            "upload_blob",
+            Some(repository.to_owned()),
+            true,
+        );
+        operation.repeatable_post = true;
+        Arc::new(operation)
+    }
+
     /// An operation whose successful answers are read whole, up to `limit`, inside each
     /// try: metadata, listing pages and manifests, which are parsed only once complete.
     pub(crate) fn buffered_operation(

@@ -35,6 +35,19 @@ pub(crate) fn parse_content_range(value: &str) -> Option<ContentRange> {
     Some(ContentRange { range, total })
 }
 
+/// How many bytes an upload session holds, from the `Range: 0-<last>` of its status:
+/// `last + 1`, except that `0-0` (and the spec's `0--1`) is read as empty, since
+/// registries write it for an empty session. `None` for anything else.
+pub(crate) fn parse_upload_range(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let value = value.strip_prefix("bytes=").unwrap_or(value);
+    let last = value.strip_prefix("0-")?;
+    if last == "-1" || last == "0" {
+        return Some(0);
+    }
+    digits(last)?.checked_add(1)
+}
+
 fn digits(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -45,6 +58,24 @@ fn digits(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_ranges_say_how_many_bytes_a_session_holds() {
+        assert_eq!(parse_upload_range("0-0"), Some(0));
+        assert_eq!(parse_upload_range("0--1"), Some(0));
+        assert_eq!(parse_upload_range("0-99"), Some(100));
+        assert_eq!(parse_upload_range("bytes=0-4194303"), Some(4 << 20));
+        for bad in [
+            "",
+            "1-5",
+            "0-",
+            "0-x",
+            "0-18446744073709551615",
+            "bytes 0-5",
+        ] {
+            assert_eq!(parse_upload_range(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_forms_registries_send() {

@@ -479,7 +479,8 @@ async fn a_location_on_another_host_is_refused() {
     assert_eq!(stolen.calls_async().await, 0);
 }
 
-/// A session whose first PATCH fails with a retryable error.
+/// A session whose first PATCH fails with a retryable error, and which is gone when
+/// asked where it stands (`GET` answers 404).
 async fn failing_once(
     server: &MockServer,
 ) -> (httpmock::Mock<'_>, httpmock::Mock<'_>, httpmock::Mock<'_>) {
@@ -506,10 +507,11 @@ async fn failing_once(
             });
         })
         .await;
-    let cancel = server
+    let status = server
         .mock_async(|when, then| {
-            when.method(DELETE).path("/v2/up/s");
-            then.status(204);
+            when.method(GET).path("/v2/up/s");
+            then.status(404)
+                .json_body(serde_json::json!({"errors": [{"code": "BLOB_UPLOAD_UNKNOWN"}]}));
         })
         .await;
     let put = server
@@ -518,13 +520,13 @@ async fn failing_once(
             then.status(201);
         })
         .await;
-    (post, cancel, put)
+    (post, status, put)
 }
 
 #[tokio::test]
-async fn a_failed_session_is_cancelled_and_replayable_content_starts_over() {
+async fn a_lost_session_starts_replayable_content_over() {
     let server = MockServer::start_async().await;
-    let (post, cancel, put) = failing_once(&server).await;
+    let (post, status, put) = failing_once(&server).await;
     let data = content(2 * CHUNK);
     let uploaded = mock_client(&server)
         .upload_blob(REPO, data.clone())
@@ -535,7 +537,7 @@ async fn a_failed_session_is_cancelled_and_replayable_content_starts_over() {
     assert_eq!(
         (
             post.calls_async().await,
-            cancel.calls_async().await,
+            status.calls_async().await,
             put.calls_async().await
         ),
         (2, 1, 1)
@@ -545,7 +547,7 @@ async fn a_failed_session_is_cancelled_and_replayable_content_starts_over() {
 #[tokio::test]
 async fn content_read_once_is_not_uploaded_twice() {
     let server = MockServer::start_async().await;
-    let (post, cancel, put) = failing_once(&server).await;
+    let (post, status, put) = failing_once(&server).await;
     let reader = BlobData::reader(std::io::Cursor::new(content(2 * CHUNK)));
     let error = mock_client(&server)
         .upload_blob(REPO, reader)
@@ -559,11 +561,90 @@ async fn content_read_once_is_not_uploaded_twice() {
     assert_eq!(
         (
             post.calls_async().await,
-            cancel.calls_async().await,
+            status.calls_async().await,
             put.calls_async().await
         ),
         (1, 1, 0)
     );
+}
+
+/// A chunk refused with `429 Retry-After: 1` after the registry kept half of it: the
+/// client waits as asked, asks the session where it stands, and sends only the rest,
+/// from a reader that cannot be read twice.
+#[tokio::test]
+async fn a_throttled_chunk_resumes_where_the_session_stands_after_the_wait_asked() {
+    let server = MockServer::start_async().await;
+    // Text, so that the mock can match the resumed PATCH's body.
+    let data: Vec<u8> = (0..3 * CHUNK).map(|i| b'a' + (i % 26) as u8).collect();
+    let half = CHUNK / 2;
+    let post = server
+        .mock_async(|when, then| {
+            when.method(POST);
+            then.status(202).header("location", "/v2/up/s?_state=0");
+        })
+        .await;
+    let throttled = server
+        .mock_async(|when, then| {
+            when.method(PATCH)
+                .query_param("_state", "0")
+                .header("content-range", format!("0-{}", CHUNK - 1));
+            then.status(429).header("retry-after", "1");
+        })
+        .await;
+    let status = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/up/s").query_param("_state", "0");
+            then.status(204)
+                .header("location", "/v2/up/s?_state=half")
+                .header("range", format!("0-{}", half - 1));
+        })
+        .await;
+    let rest = server
+        .mock_async(|when, then| {
+            when.method(PATCH)
+                .query_param("_state", "half")
+                .header("content-range", format!("{half}-{}", CHUNK - 1))
+                .body(String::from_utf8_lossy(&data[half..CHUNK]));
+            then.status(202).header("location", "/v2/up/s?_state=1");
+        })
+        .await;
+    let second = server
+        .mock_async(|when, then| {
+            when.method(PATCH)
+                .query_param("_state", "1")
+                .header("content-range", format!("{CHUNK}-{}", 2 * CHUNK - 1));
+            then.status(202).header("location", "/v2/up/s?_state=2");
+        })
+        .await;
+    let put = server
+        .mock_async(|when, then| {
+            when.method(PUT)
+                .query_param("_state", "2")
+                .query_param("digest", Digest::sha256(&data).as_str());
+            then.status(201);
+        })
+        .await;
+    let started = std::time::Instant::now();
+    let uploaded = mock_client(&server)
+        .upload_blob(REPO, BlobData::reader(std::io::Cursor::new(data.clone())))
+        .chunk_size(CHUNK)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "the registry asked for a second"
+    );
+    assert_eq!(uploaded.digest, Digest::sha256(&data));
+    for (mock, calls) in [
+        (&post, 1),
+        (&throttled, 1),
+        (&status, 1),
+        (&rest, 1),
+        (&second, 1),
+        (&put, 1),
+    ] {
+        assert_eq!(mock.calls_async().await, calls);
+    }
 }
 
 #[tokio::test]

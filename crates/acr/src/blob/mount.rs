@@ -12,6 +12,7 @@ use crate::{ContainerRegistryClient, Result};
 
 use super::upload::Upload;
 use super::{Chunks, DEFAULT_UPLOAD_CHUNK_SIZE};
+use crate::retry::Retries;
 
 /// What [`ContainerRegistryClient::mount_blob`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ impl ContainerRegistryClient {
     ) -> Result<MountOutcome> {
         validate_repository(repository)?;
         validate_repository(from)?;
-        let operation = self.pipeline.operation("upload_blob", Some(repository));
+        let operation = self.pipeline.upload_operation(repository);
         let response = operation
             .clone()
             .run(|client| async move {
@@ -72,7 +73,11 @@ impl ContainerRegistryClient {
                 .boxed(),
             BytesMut::new(),
         );
-        let copied = upload.run(&mut chunks, Some(location)).await?;
+        let retry = self.pipeline.retry.clone();
+        let copied = upload
+            .run(&mut chunks, Some(location), &mut Retries::new(&retry))
+            .await
+            .map_err(|failure| failure.error)?;
         digest.verify(&copied.digest)?;
         Ok(MountOutcome::Copied { size: copied.size })
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::IntoFuture;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -15,6 +16,7 @@ use crate::error::request_id;
 use crate::names::validate_repository;
 use crate::pipeline::Operation;
 use crate::reference::{Digest, DigestHasher, docker_content_digest};
+use crate::retry::{self, Retries};
 use crate::{ContainerRegistryClient, Error, Result};
 
 use super::{BlobData, Chunks, OCTET_STREAM, Progress, read_error, unexpected};
@@ -68,14 +70,16 @@ impl UploadBlob<'_> {
         self
     }
 
+    /// Runs the upload. Failed chunks are resumed where the session says it stands; only a
+    /// session that is gone starts the upload over, which bytes and files allow and
+    /// readers and streams do not. Every wait, resume or restart, draws on one
+    /// [`Retries`] of the client's policy.
     async fn run(mut self) -> Result<UploadBlobResult> {
         validate_repository(&self.repository)?;
-        let operation = self
-            .client
-            .pipeline
-            .operation("upload_blob", Some(&self.repository));
+        let operation = self.client.pipeline.upload_operation(&self.repository);
         let replayable = self.data.replayable();
-        let mut attempts = 0;
+        let retry = self.client.pipeline.retry.clone();
+        let mut retries = Retries::new(&retry);
         loop {
             let (mut chunks, total) = self.data.open().await.map_err(read_error)?;
             let upload = Upload {
@@ -86,17 +90,18 @@ impl UploadBlob<'_> {
                 progress: self.progress.as_ref(),
                 total,
             };
-            match upload.run(&mut chunks, None).await {
-                Err(error)
-                    if error.is_retryable()
-                        && replayable
-                        && attempts < self.client.pipeline.retry.max_retries =>
-                {
-                    attempts += 1;
-                    tracing::debug!(attempt = attempts, %error, "upload failed; starting over");
-                }
-                outcome => return outcome,
+            let failure = match upload.run(&mut chunks, None, &mut retries).await {
+                Ok(result) => return Ok(result),
+                Err(failure) => failure,
+            };
+            if !(failure.restart && replayable) {
+                return Err(failure.error);
             }
+            let Some(delay) = retries.next_delay(failure.retry_after) else {
+                return Err(failure.error);
+            };
+            tracing::debug!(error = %failure.error, delay_ms = delay.as_millis() as u64, "upload session lost; starting over");
+            tokio::time::sleep(delay).await;
         }
     }
 }
@@ -107,6 +112,55 @@ impl<'a> IntoFuture for UploadBlob<'a> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
+    }
+}
+
+/// Why an upload session failed, and whether starting over could help.
+pub(super) struct Failure {
+    pub(super) error: Error,
+    /// The wait the registry asked for, if it asked.
+    retry_after: Option<Duration>,
+    /// The session is gone (or never opened) after a failure worth another try.
+    restart: bool,
+}
+
+impl Failure {
+    fn last(error: Error) -> Self {
+        Self {
+            error,
+            retry_after: None,
+            restart: false,
+        }
+    }
+
+    /// A failure that a new session may not meet.
+    fn restart(error: Error, retry_after: Option<Duration>) -> Self {
+        Self {
+            restart: error.is_retryable(),
+            error,
+            retry_after,
+        }
+    }
+
+    /// Whether asking the session where it stands may let the upload go on.
+    fn resumable(&self) -> bool {
+        self.error.is_retryable() || self.error.status() == Some(416)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::last(error)
+    }
+}
+
+/// The answer to an upload request that did not go as the protocol prescribes.
+async fn failure(response: reqwest::Response, what: &str) -> Failure {
+    let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+    Failure {
+        error: unexpected(response, what).await,
+        retry_after,
+        restart: false,
     }
 }
 
@@ -126,16 +180,22 @@ impl Upload<'_> {
         &self,
         chunks: &mut Chunks,
         session: Option<Url>,
-    ) -> Result<UploadBlobResult> {
+        retries: &mut Retries<'_>,
+    ) -> Result<UploadBlobResult, Failure> {
         let location = match session {
             Some(location) => location,
-            None => self.start().await?,
+            None => self
+                .start()
+                .await
+                .map_err(|error| Failure::restart(error, None))?,
         };
-        let outcome = self.send_chunks(chunks, location.clone()).await;
-        if outcome.is_err() {
+        let outcome = self.send_chunks(chunks, location.clone(), retries).await;
+        if let Err(failure) = &outcome
+            && !failure.restart
+        {
             self.cancel(location).await;
         }
-        outcome.map_err(|(error, _)| error)
+        outcome
     }
 
     async fn start(&self) -> Result<Url> {
@@ -169,49 +229,97 @@ impl Upload<'_> {
         Ok(url)
     }
 
-    /// PATCHes every chunk but the last, which completes the upload in the PUT. On
-    /// failure, also returns where the session was, to cancel it.
+    /// PATCHes every chunk but the last, which completes the upload in the PUT. A chunk
+    /// that fails in a way worth another try is resumed from where the session says it
+    /// stands, after the wait the policy gives; the chunk in hand is the only part of the
+    /// content that may be sent again, so any source can resume.
     async fn send_chunks(
         &self,
         chunks: &mut Chunks,
         mut location: Url,
-    ) -> Result<UploadBlobResult, (Error, Url)> {
+        retries: &mut Retries<'_>,
+    ) -> Result<UploadBlobResult, Failure> {
         let mut hasher = DigestHasher::sha256();
         let mut offset = 0u64;
-        let mut chunk = chunks
-            .next(self.chunk_size)
-            .await
-            .map_err(|e| (read_error(e), location.clone()))?;
+        let mut chunk = chunks.next(self.chunk_size).await.map_err(read_error)?;
         loop {
             // A full chunk may be the last: only the next read tells.
             let next = if chunk.len() == self.chunk_size {
-                chunks
-                    .next(self.chunk_size)
-                    .await
-                    .map_err(|e| (read_error(e), location.clone()))?
+                chunks.next(self.chunk_size).await.map_err(read_error)?
             } else {
                 Bytes::new()
             };
             hasher.update(&chunk);
             let length = chunk.len() as u64;
-            if next.is_empty() {
-                let digest = hasher.finish();
-                let outcome = self.complete(&location, &digest, chunk).await;
-                if outcome.is_ok() {
-                    self.report(offset + length);
+            let digest = next
+                .is_empty()
+                .then(|| std::mem::replace(&mut hasher, DigestHasher::sha256()).finish());
+            // How much of this chunk the session holds.
+            let mut held = 0u64;
+            loop {
+                let rest = chunk.slice(held as usize..);
+                let failure = match &digest {
+                    Some(digest) => match self.complete(&location, digest, rest).await {
+                        Ok(request_id) => {
+                            self.report(offset + length);
+                            return Ok(UploadBlobResult {
+                                digest: digest.clone(),
+                                size: offset + length,
+                                request_id,
+                            });
+                        }
+                        Err(failure) => failure,
+                    },
+                    None if held == length => break,
+                    None => match self.patch(&location, offset + held, rest).await {
+                        Ok(next_location) => {
+                            location = next_location;
+                            break;
+                        }
+                        Err(failure) => failure,
+                    },
+                };
+                if !failure.resumable() {
+                    return Err(failure);
                 }
-                return outcome
-                    .map(|request_id| UploadBlobResult {
-                        digest,
-                        size: offset + length,
-                        request_id,
-                    })
-                    .map_err(|e| (e, location));
+                let Some(delay) = retries.next_delay(failure.retry_after) else {
+                    return Err(Failure::last(failure.error));
+                };
+                tracing::debug!(error = %failure.error, offset, delay_ms = delay.as_millis() as u64, "upload chunk failed; asking the session where it stands");
+                tokio::time::sleep(delay).await;
+                match self.status(&location).await {
+                    Ok((now, received)) if (offset..=offset + length).contains(&received) => {
+                        location = now;
+                        held = received - offset;
+                    }
+                    Ok((_, received)) => {
+                        return Err(Failure::last(Error::Protocol(format!(
+                            "the upload session holds {received} bytes where {offset} to {} \
+                             were sent",
+                            offset + length
+                        ))));
+                    }
+                    Err(Error::NotFound { .. }) => {
+                        // The completing PUT may have been applied before its answer was
+                        // lost: the blob itself tells.
+                        if let Some(digest) = &digest
+                            && matches!(
+                                self.client.blob_exists(self.repository, digest).await,
+                                Ok(Some(size)) if size == offset + length
+                            )
+                        {
+                            self.report(offset + length);
+                            return Ok(UploadBlobResult {
+                                digest: digest.clone(),
+                                size: offset + length,
+                                request_id: None,
+                            });
+                        }
+                        return Err(Failure::restart(failure.error, failure.retry_after));
+                    }
+                    Err(error) => return Err(Failure::restart(error, None)),
+                }
             }
-            location = self
-                .patch(&location, offset, chunk)
-                .await
-                .map_err(|e| (e, location.clone()))?;
             offset += length;
             self.report(offset);
             chunk = next;
@@ -224,7 +332,7 @@ impl Upload<'_> {
         }
     }
 
-    async fn patch(&self, location: &Url, offset: u64, chunk: Bytes) -> Result<Url> {
+    async fn patch(&self, location: &Url, offset: u64, chunk: Bytes) -> Result<Url, Failure> {
         let mut request = reqwest::Request::new(Method::PATCH, location.clone());
         let headers = request.headers_mut();
         headers.insert(CONTENT_TYPE, OCTET_STREAM);
@@ -237,9 +345,9 @@ impl Upload<'_> {
         *request.body_mut() = Some(chunk.into());
         let response = self.operation.send(request).await?;
         if response.status() != StatusCode::ACCEPTED {
-            return Err(unexpected(response, "a chunk").await);
+            return Err(failure(response, "a chunk").await);
         }
-        self.location(response.headers(), location)
+        Ok(self.location(response.headers(), location)?)
     }
 
     /// Sends the last chunk with the digest; the registry's request id on success.
@@ -248,7 +356,7 @@ impl Upload<'_> {
         location: &Url,
         digest: &Digest,
         last: Bytes,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<String>, Failure> {
         let mut url = location.clone();
         // The session's own query (`_state`) stays; the digest joins it.
         url.query_pairs_mut().append_pair("digest", digest.as_str());
@@ -259,12 +367,35 @@ impl Upload<'_> {
         *request.body_mut() = Some(last.into());
         let response = self.operation.send(request).await?;
         if response.status() != StatusCode::CREATED {
-            return Err(unexpected(response, "the upload").await);
+            return Err(failure(response, "the upload").await);
         }
         if let Some(announced) = docker_content_digest(response.headers())? {
             digest.verify(&announced)?;
         }
         Ok(request_id(response.headers()))
+    }
+
+    /// Where the session stands: its next URL and how many bytes it holds, from the
+    /// `Range: 0-<last>` of `GET <location>`. Registries write `0-0` for an empty session
+    /// too; it is read as empty, the safe side, since a byte sent twice is refused.
+    async fn status(&self, location: &Url) -> Result<(Url, u64)> {
+        let response = self
+            .operation
+            .send(reqwest::Request::new(Method::GET, location.clone()))
+            .await?;
+        if response.status() != StatusCode::NO_CONTENT && !response.status().is_success() {
+            return Err(Error::from_response(response).await);
+        }
+        let now = self.location(response.headers(), location)?;
+        let range = response
+            .headers()
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Protocol("the upload status has no Range".into()))?;
+        let received = crate::range::parse_upload_range(range).ok_or_else(|| {
+            Error::Protocol(format!("the upload status Range {range:?} is not 0-<last>"))
+        })?;
+        Ok((now, received))
     }
 
     /// Abandons a failed session, so that the registry can free it; a failure here
