@@ -10,7 +10,7 @@ use acr::{
 use acr_emulator::{Emulator, Faults};
 use bytes::Bytes;
 use futures_util::TryStreamExt as _;
-use httpmock::Method::{DELETE, GET, HEAD, PATCH, POST, PUT};
+use httpmock::Method::{GET, HEAD, PATCH, POST, PUT};
 use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 
 const REPO: &str = "library/blobs";
@@ -216,6 +216,47 @@ async fn a_flipped_byte_is_a_digest_mismatch_and_leaves_no_file() {
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
     std::fs::remove_dir(&dir).unwrap();
+}
+
+/// One damaged answer, then sound ones: the file gets the verified content after one
+/// more fetch, where the stream alone reports the damage it saw.
+#[tokio::test]
+async fn a_file_download_fetches_once_more_after_a_flipped_byte() {
+    let server = MockServer::start_async().await;
+    let data = content(3 * CHUNK);
+    let digest = Digest::sha256(&data);
+    let mut damaged = data.clone();
+    damaged[CHUNK] ^= 0x01;
+    let answers = Arc::new(AtomicUsize::new(0));
+    let (sound, counted) = (data.clone(), answers.clone());
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("/v2/library%2Fblobs/blobs/{digest}"));
+            then.respond_with(move |_req: &HttpMockRequest| {
+                let body = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    damaged.clone()
+                } else {
+                    sound.clone()
+                };
+                HttpMockResponse::builder().status(200).body(body).build()
+            });
+        })
+        .await;
+    let dir = std::env::temp_dir().join(format!("acr-refetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("layer.bin");
+    let size = mock_client(&server)
+        .download_blob(REPO, &digest)
+        .await
+        .unwrap()
+        .to_file(&target)
+        .await
+        .unwrap();
+    assert_eq!(size, data.len() as u64);
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    assert_eq!(answers.load(Ordering::SeqCst), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

@@ -140,6 +140,13 @@ impl DownloadBlob<'_> {
             }
         };
 
+        let again = Again {
+            client: self.client.clone(),
+            repository: self.repository.clone(),
+            digest: self.digest.clone(),
+            chunk_size: self.chunk_size,
+            concurrency: self.concurrency,
+        };
         Ok(DownloadBlobStream {
             inner: first.chain(rest).boxed(),
             verifier: Verifier::new(hasher, total),
@@ -148,7 +155,35 @@ impl DownloadBlob<'_> {
             received: 0,
             total,
             progress: self.progress,
+            again: Some(again),
         })
+    }
+}
+
+/// What it takes to download the same blob once more, for a file whose content failed
+/// its digest: damage on the way is worth one more fetch, the same damage twice is not.
+pub(super) struct Again {
+    client: ContainerRegistryClient,
+    repository: String,
+    digest: Digest,
+    chunk_size: usize,
+    concurrency: usize,
+}
+
+impl Again {
+    pub(super) async fn start(self) -> Result<DownloadBlobStream> {
+        let mut stream = DownloadBlob {
+            client: &self.client,
+            repository: self.repository,
+            digest: self.digest,
+            chunk_size: self.chunk_size,
+            concurrency: self.concurrency,
+            progress: None,
+        }
+        .start()
+        .await?;
+        stream.again = None;
+        Ok(stream)
     }
 }
 

@@ -9,11 +9,12 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::stream::{BoxStream, StreamExt as _};
-use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncSeekExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::reference::{Digest, DigestHasher};
 use crate::{Error, Result};
 
+use super::download::Again;
 use super::{Progress, write_error};
 
 /// A blob's bytes as they arrive, checked against its digest: the stream's last item is
@@ -28,6 +29,8 @@ pub struct DownloadBlobStream {
     pub(super) received: u64,
     pub(super) total: Option<u64>,
     pub(super) progress: Option<Progress>,
+    /// How to fetch the blob once more, for [`DownloadBlobStream::to_file`].
+    pub(super) again: Option<Again>,
 }
 
 impl fmt::Debug for DownloadBlobStream {
@@ -63,7 +66,9 @@ impl DownloadBlobStream {
 
     /// Writes the blob to the file at `path`: into a temporary file beside it, renamed
     /// to `path` only once the digest is verified, so that `path` never holds unverified
-    /// content. Returns the blob's size.
+    /// content. Content that fails its digest is fetched once more (a flipped byte on the
+    /// way is no reason to give up); a second mismatch is [`Error::DigestMismatch`].
+    /// Returns the blob's size.
     pub async fn to_file(self, path: impl AsRef<Path>) -> Result<u64> {
         let path = path.as_ref();
         let name = path
@@ -74,11 +79,21 @@ impl DownloadBlobStream {
             name.to_string_lossy(),
             fastrand::u64(..)
         ));
+        let mut stream = self;
+        let again = stream.again.take();
         let outcome = async {
             let mut file = tokio::fs::File::create(&partial)
                 .await
                 .map_err(write_error)?;
-            let size = self.write_to(&mut file).await?;
+            let size = match (stream.write_to(&mut file).await, again) {
+                (Err(Error::DigestMismatch { .. }), Some(again)) => {
+                    tracing::debug!("the blob failed its digest; fetching it once more");
+                    file.set_len(0).await.map_err(write_error)?;
+                    file.rewind().await.map_err(write_error)?;
+                    again.start().await?.write_to(&mut file).await?
+                }
+                (outcome, _) => outcome?,
+            };
             file.sync_all().await.map_err(write_error)?;
             drop(file);
             tokio::fs::rename(&partial, path)
