@@ -168,9 +168,26 @@ impl ContainerRegistryClientBuilder {
 }
 
 /// `myregistry.azurecr.io`, `https://myregistry.azurecr.io/` → `https://myregistry.azurecr.io/`.
+/// `endpoint` as an error may show it: any user and password before the host are
+/// replaced, so that a password typed into a URL is never echoed.
+fn shown(endpoint: &str) -> String {
+    let start = endpoint.find("://").map_or(0, |i| i + 3);
+    let end = endpoint[start..]
+        .find(['/', '?', '#'])
+        .map_or(endpoint.len(), |i| start + i);
+    match endpoint[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &endpoint[..start], &endpoint[start + at..]),
+        None => endpoint.to_owned(),
+    }
+}
+
 fn normalize_endpoint(endpoint: &str, allow_http: bool) -> Result<Url> {
-    let invalid =
-        |why: &str| Error::InvalidInput(format!("invalid registry endpoint {endpoint:?}: {why}"));
+    let invalid = |why: &str| {
+        Error::InvalidInput(format!(
+            "invalid registry endpoint {:?}: {why}",
+            shown(endpoint)
+        ))
+    };
     let trimmed = endpoint.trim();
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()
@@ -206,6 +223,23 @@ fn normalize_endpoint(endpoint: &str, allow_http: bool) -> Result<Url> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_the_endpoint_is_never_echoed() {
+        for endpoint in [
+            "https://user:hunter2@r.azurecr.io",
+            "http://user:hunter2@r.azurecr.io",
+            "https://user:hunter2@r.azurecr.io/path?q#f",
+            "user:hunter2@r.azurecr.io",
+            "ftp://user:hunter2@r.azurecr.io",
+            "https://user:hunter2@",
+            "https://us@er:hunter2@r.azurecr.io",
+        ] {
+            let error = normalize_endpoint(endpoint, false).unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+            assert!(error.contains("***"), "{error}");
+        }
+    }
 
     #[test]
     fn endpoints_are_normalised() {
