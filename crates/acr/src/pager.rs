@@ -1,7 +1,9 @@
 //! Paged listings: a stream of items, or of pages with a continuation that resumes the
 //! listing later.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasher as _, RandomState};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -87,6 +89,9 @@ pub(crate) struct Listing {
     /// The path of the first page, percent-decoded: a next-page link on the same path with
     /// only the operation's own parameters is sent through the generated operation.
     pub(crate) path: String,
+    /// Whether the registry lists in byte order of names, so that each page's `last`
+    /// is above the one before (repository names, which are lower case).
+    pub(crate) names_grow: bool,
     /// Which of `last`, `n` and `orderby` the generated operation takes.
     pub(crate) params: &'static [&'static str],
     pub(crate) orderby: Option<&'static str>,
@@ -293,6 +298,8 @@ impl<T: Send + 'static> Pager<T> {
             },
             links: LinkFollower::default(),
             last: None,
+            lasts: HashSet::new(),
+            hasher: RandomState::new(),
             empty_pages: 0,
         };
         Pages {
@@ -367,6 +374,9 @@ struct PageState<T> {
     links: LinkFollower,
     /// The `last` of the page before, which the next one must move past.
     last: Option<String>,
+    /// Every `last` followed, as hashes, for listings in time order.
+    lasts: HashSet<u64>,
+    hasher: RandomState,
     empty_pages: u32,
 }
 
@@ -384,13 +394,32 @@ impl<T> PageState<T> {
                 self.listing.request_for(url)
             }
         };
-        if let PageRequest::Query(PageQuery {
-            last: Some(last), ..
-        }) = &request
-        {
-            if self.last.as_ref() == Some(last) {
+        // The page's `last` and order, whether the request maps onto the operation or
+        // follows a link of the registry's own making.
+        let position = match &request {
+            PageRequest::Query(query) => {
+                query.last.clone().map(|last| (last, query.orderby.clone()))
+            }
+            PageRequest::Link(url) => {
+                let param = |name: &str| {
+                    url.query_pairs()
+                        .find(|(key, _)| key == name)
+                        .map(|(_, value)| value.into_owned())
+                };
+                param("last").map(|last| (last, param("orderby")))
+            }
+        };
+        if let Some((last, orderby)) = &position {
+            // Where names grow page by page `last` must grow; elsewhere it must be new.
+            let by_name = self.listing.names_grow && orderby.as_deref().is_none_or(str::is_empty);
+            let stuck = match &self.last {
+                Some(before) if by_name => last <= before,
+                _ => !self.lasts.insert(self.hasher.hash_one(last)),
+            };
+            if stuck {
                 return Err(Error::Protocol(format!(
-                    "the next-page link starts after {last:?} again; the listing would never end"
+                    "the next-page link starts after {last:?}, which the listing has passed; \
+                     it would never end"
                 )));
             }
             self.last = Some(last.clone());

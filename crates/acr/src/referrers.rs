@@ -161,6 +161,7 @@ impl ContainerRegistryClient {
             repository: Some(repository.to_owned()),
             path: format!("/v2/{repository}/referrers/{digest}"),
             // The referrers API defines no page parameters: its links are followed as sent.
+            names_grow: false,
             params: &[],
             orderby: None,
             accept: OCI_IMAGE_INDEX,

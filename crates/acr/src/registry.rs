@@ -128,6 +128,7 @@ impl ContainerRegistryClient {
             operation,
             repository: repository.map(str::to_owned),
             path,
+            names_grow: orderby.is_none(),
             params: match orderby {
                 Some(_) => &["last", "n", "orderby"],
                 None => &["last", "n"],
