@@ -28,6 +28,8 @@ pub struct DownloadBlob<'a> {
     pub(super) digest: Digest,
     pub(super) chunk_size: usize,
     pub(super) concurrency: usize,
+    /// Whether the caller asked for ranges; otherwise one streamed `GET`.
+    pub(super) ranged: bool,
     pub(super) progress: Option<Progress>,
 }
 
@@ -43,17 +45,22 @@ impl fmt::Debug for DownloadBlob<'_> {
 }
 
 impl DownloadBlob<'_> {
-    /// The size of each ranged `GET` ([`DEFAULT_DOWNLOAD_CHUNK_SIZE`](crate::DEFAULT_DOWNLOAD_CHUNK_SIZE) unless set; at
-    /// least 1).
+    /// Fetches the blob in ranged `GET`s of this size (at least 1) instead of one
+    /// streamed `GET`; [`DEFAULT_DOWNLOAD_CHUNK_SIZE`](crate::DEFAULT_DOWNLOAD_CHUNK_SIZE)
+    /// when only [`concurrency`](Self::concurrency) asks for ranges.
     pub fn chunk_size(mut self, size: usize) -> Self {
         self.chunk_size = size.max(1);
+        self.ranged = true;
         self
     }
 
-    /// How many ranges are fetched at once (1 unless set). Above 1, up to that many
-    /// chunks are held in memory to be handed out in order.
+    /// How many ranges are fetched at once (1 unless set). Above 1, the blob comes in
+    /// ranges of [`chunk_size`](Self::chunk_size), and up to that many chunks are held in
+    /// memory to be handed out in order. At 1, unless a chunk size is set, the blob comes
+    /// in one streamed `GET`, and ranges only resume a connection that dropped.
     pub fn concurrency(mut self, ranges: usize) -> Self {
         self.concurrency = ranges.max(1);
+        self.ranged |= self.concurrency > 1;
         self
     }
 
@@ -72,8 +79,15 @@ impl DownloadBlob<'_> {
             digest: self.digest.clone(),
         };
 
-        let first_end = self.chunk_size as u64 - 1;
-        let response = match fetcher.get_or_unsatisfiable(0, Some(first_end)).await {
+        // One streamed GET unless ranges were asked for: a request per range costs the
+        // registry and the client more than it gives on one connection.
+        let first_end = if self.ranged {
+            self.chunk_size as u64 - 1
+        } else {
+            u64::MAX - 1
+        };
+        let first_range = self.ranged.then_some((0, Some(first_end)));
+        let response = match fetcher.get_or_unsatisfiable(first_range).await {
             Ok(response) => Some(response),
             // An empty blob has no byte 0 to range over: `Content-Range: bytes */0`.
             Err((_, Some(0))) => None,
@@ -146,6 +160,7 @@ impl DownloadBlob<'_> {
             digest: self.digest.clone(),
             chunk_size: self.chunk_size,
             concurrency: self.concurrency,
+            ranged: self.ranged,
         };
         Ok(DownloadBlobStream {
             inner: first.chain(rest).boxed(),
@@ -168,6 +183,7 @@ pub(super) struct Again {
     digest: Digest,
     chunk_size: usize,
     concurrency: usize,
+    ranged: bool,
 }
 
 impl Again {
@@ -178,6 +194,7 @@ impl Again {
             digest: self.digest,
             chunk_size: self.chunk_size,
             concurrency: self.concurrency,
+            ranged: self.ranged,
             progress: None,
         }
         .start()
@@ -231,33 +248,31 @@ struct Answer {
 
 impl Fetcher {
     async fn get(&self, start: u64, end: Option<u64>) -> Result<Answer> {
-        self.get_or_unsatisfiable(start, end)
+        self.get_or_unsatisfiable(Some((start, end)))
             .await
             .map_err(|(error, _)| error)
     }
 
-    /// A range's answer; on an error, also the blob's size when a 416 told it.
+    /// The answer for a range, or for the whole blob without one; on an error, also the
+    /// blob's size when a 416 told it.
     async fn get_or_unsatisfiable(
         &self,
-        start: u64,
-        end: Option<u64>,
+        range: Option<(u64, Option<u64>)>,
     ) -> Result<Answer, (Error, Option<u64>)> {
-        let range = match end {
+        let range = range.map(|(start, end)| match end {
             Some(end) => format!("bytes={start}-{end}"),
             None => format!("bytes={start}-"),
-        };
+        });
         let (name, digest) = (self.repository.as_str(), self.digest.as_str());
         let operation = self.client.pipeline.operation("download_blob", Some(name));
         let outcome = operation
             .clone()
             .run(|client| async move {
-                client
-                    .get_blob()
-                    .name(name)
-                    .digest(digest)
-                    .range(range)
-                    .send()
-                    .await
+                let call = client.get_blob().name(name).digest(digest);
+                match range {
+                    Some(range) => call.range(range).send().await,
+                    None => call.send().await,
+                }
             })
             .await;
         let response = match outcome {
