@@ -8,9 +8,11 @@ use acr::{
 };
 use futures_util::TryStreamExt as _;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::cli::{BlobCommand, ManifestCommand, Order, Permissions, RepoCommand, TagCommand};
 use crate::error::{CliError, CliResult};
+use crate::files::{self, Access, AtomicFile};
 use crate::output::{self, Output};
 
 fn update(permissions: &Permissions) -> CliResult<PropertiesUpdate> {
@@ -231,9 +233,7 @@ pub(crate) async fn manifest(
         } => {
             let m = client.get_manifest(&repository, &reference).await?;
             if let Some(path) = &output_file {
-                tokio::fs::write(path, &m.bytes)
-                    .await
-                    .map_err(|e| CliError::io("writing", path, e))?;
+                files::write(path, &m.bytes, Access::Shared)?;
             }
             match (out.json(), &output_file) {
                 // The exact bytes, so that what is saved hashes to the digest.
@@ -376,16 +376,31 @@ pub(crate) async fn pull_file(
 ) -> CliResult<u64> {
     let bar = output::transfer_bar(&output::short(digest));
     let result = async {
-        client
+        let mut stream = client
             .download_blob(repository, digest)
             .progress(output::feed(&bar))
-            .await?
-            .to_file(path)
+            .await?;
+        let file = AtomicFile::create(path, Access::Shared)?;
+        let mut writer = tokio::io::BufWriter::new(file.tokio_file()?);
+        let mut size = 0;
+        while let Some(piece) = stream.try_next().await? {
+            size += piece.len() as u64;
+            writer
+                .write_all(&piece)
+                .await
+                .map_err(|e| CliError::io("writing", path, e))?;
+        }
+        writer
+            .flush()
             .await
+            .map_err(|e| CliError::io("writing", path, e))?;
+        // The stream ends only once the content matched the digest.
+        file.commit()?;
+        Ok(size)
     }
     .await;
     bar.finish_and_clear();
-    Ok(result?)
+    result
 }
 
 pub(crate) async fn referrers(

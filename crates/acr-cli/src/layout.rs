@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::commands::{digest, pull_file, push_file};
 use crate::error::{CliError, CliResult};
+use crate::files::{self, Access};
 use crate::output::{self, Output};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -164,9 +165,7 @@ async fn create_parent(path: &Path) -> CliResult<()> {
 async fn write_blob(directory: &Path, digest: &Digest, bytes: &[u8]) -> CliResult<()> {
     let path = blob_path(directory, digest);
     create_parent(&path).await?;
-    tokio::fs::write(&path, bytes)
-        .await
-        .map_err(|e| CliError::io("writing", &path, e))
+    files::write(&path, bytes, Access::Shared)
 }
 
 /// Writes `oci-layout`, and names `descriptor` in `index.json` (kept, if there is one,
@@ -177,9 +176,7 @@ async fn record_in_index(
     reference: &Reference,
 ) -> CliResult<()> {
     let layout = directory.join("oci-layout");
-    tokio::fs::write(&layout, LAYOUT_VERSION)
-        .await
-        .map_err(|e| CliError::io("writing", &layout, e))?;
+    files::write(&layout, LAYOUT_VERSION.as_bytes(), Access::Shared)?;
     let index_path = directory.join("index.json");
     let mut index = match tokio::fs::read(&index_path).await {
         Ok(bytes) => parse::<Value>(&bytes, &index_path.display().to_string())?,
@@ -207,9 +204,7 @@ async fn record_in_index(
     manifests.push(descriptor);
     let bytes = serde_json::to_vec_pretty(&index)
         .map_err(|e| CliError::Other(format!("cannot render index.json: {e}")))?;
-    tokio::fs::write(&index_path, bytes)
-        .await
-        .map_err(|e| CliError::io("writing", &index_path, e))
+    files::write(&index_path, &bytes, Access::Shared)
 }
 
 /// The descriptor of the image to push: the one named `tag` in `index.json`, else the

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod error;
+mod files;
 mod layout;
 mod output;
 
@@ -37,11 +38,50 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(Box::pin(run(cli, &registry))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = Box::pin(run(cli, &registry)) => Ok(outcome),
+            signal = interrupted() => Err(signal),
+        }
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
             eprintln!("acr: error: {error}");
             error.exit_code()
+        }
+        Err(signal) => {
+            // The command's future is gone and with it its open files; this covers any
+            // still held elsewhere.
+            files::remove_pending();
+            eprintln!("acr: interrupted");
+            // The shell's convention: 128 plus the signal number.
+            ExitCode::from(128 + signal)
+        }
+    }
+}
+
+/// Resolves with the signal number on SIGINT or SIGTERM.
+async fn interrupted() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => 2,
+            _ = terminate.recv() => 15,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => 2,
+            Err(_) => std::future::pending().await,
         }
     }
 }

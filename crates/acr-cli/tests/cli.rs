@@ -751,3 +751,196 @@ async fn an_azure_ad_service_principal_signs_in_from_the_environment() {
     assert!(refused.stderr.contains("AADSTS7000215"), "{refused:?}");
     assert!(!refused.stderr.contains("a-wrong-secret"), "{refused:?}");
 }
+
+/// A registry that answers every request with `200`, `content_type` and a body that stops
+/// halfway and never ends; `started` gets a message once the first half is sent.
+async fn stalling_registry(
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (started, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let body = body.clone();
+            let started = started.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body[..body.len() / 2]).await;
+                let _ = stream.flush().await;
+                let _ = started.send(());
+                // Hold the connection open, sending nothing more.
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    (endpoint, receiver)
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Starts `acr args` against `registry`, waits for the registry to have sent half of the
+/// body (and, with `temp_appears`, for a temporary file to appear in `dir`), sends
+/// SIGTERM, and returns the exit status.
+#[cfg(unix)]
+async fn terminated_mid_download(
+    registry: &str,
+    mut started: tokio::sync::mpsc::UnboundedReceiver<()>,
+    args: &[&str],
+    dir: &Path,
+    temp_appears: bool,
+) -> std::process::ExitStatus {
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_acr"))
+        .env("DOCKER_CONFIG", empty.path())
+        .env("ACR_REGISTRY", registry)
+        .arg("--allow-http")
+        .arg("--anonymous")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::select! {
+        _ = started.recv() => {}
+        status = child.wait() => panic!("acr ended before the download stalled: {status:?}"),
+    }
+    if temp_appears {
+        // Bounded, so that a broken build fails rather than hangs.
+        let mut tries = 0;
+        while names_in(dir).len() < 2 {
+            tries += 1;
+            assert!(
+                tries < 3000,
+                "no temporary file appeared: {:?}",
+                names_in(dir)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().await.unwrap()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_download_keeps_the_old_file_and_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target");
+    let target_str = target.to_str().unwrap();
+
+    let manifest = content(64 * 1024, 5);
+    let (registry, started) = stalling_registry(OCI_MANIFEST, manifest).await;
+    std::fs::write(&target, b"the old manifest").unwrap();
+    let status = terminated_mid_download(
+        &registry,
+        started,
+        &["manifest", "get", "repo", "v1", "-o", target_str],
+        dir.path(),
+        false,
+    )
+    .await;
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert_eq!(status.signal(), None);
+    assert_eq!(std::fs::read(&target).unwrap(), b"the old manifest");
+    assert_eq!(names_in(dir.path()), ["target"]);
+
+    // A blob is written as it arrives, so its temporary file exists when the signal comes.
+    let blob = content(1024 * 1024, 6);
+    let digest = sha256(&blob);
+    let (registry, started) = stalling_registry("application/octet-stream", blob).await;
+    std::fs::write(&target, b"the old blob").unwrap();
+    let status = terminated_mid_download(
+        &registry,
+        started,
+        &["blob", "pull", "repo", &digest, "-o", target_str],
+        dir.path(),
+        true,
+    )
+    .await;
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"the old blob");
+    assert_eq!(names_in(dir.path()), ["target"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifest_get_replaces_the_file_rather_than_rewriting_it() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    let repo = repository("atomic");
+    let manifest = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{OCI_MANIFEST}\",\"config\":{},\"layers\":[]}}",
+        descriptor("application/vnd.oci.empty.v1+json", b"{}")
+    );
+    registry
+        .put_manifest(&repo, "v1", OCI_MANIFEST, manifest.clone().into_bytes())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("manifest.json");
+    let old = "an older manifest, longer than the new one so that truncation would show ".repeat(8);
+    std::fs::write(&target, &old).unwrap();
+    // A second name for the old file: rewriting in place would change what it shows too.
+    let link = dir.path().join("link.json");
+    std::fs::hard_link(&target, &link).unwrap();
+    acr.run(&[
+        "manifest",
+        "get",
+        &repo,
+        "v1",
+        "-o",
+        target.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), manifest);
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), old);
+    assert_eq!(names_in(dir.path()), ["link.json", "manifest.json"]);
+
+    // A registry that fails mid-way leaves the file as it was.
+    let failing = Emulator::builder()
+        .user(USER, PASSWORD)
+        .faults(Faults {
+            reset_mid_body_rate: 1.0,
+            ..Faults::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    failing
+        .put_manifest(&repo, "v1", OCI_MANIFEST, b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"a\",\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\",\"size\":2},\"layers\":[]}".to_vec())
+        .unwrap();
+    let run = Acr::user(failing.endpoint())
+        .run(&["manifest", "get", &repo, "v1", "-o", link.to_str().unwrap()])
+        .await;
+    assert_ne!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), old);
+    assert_eq!(names_in(dir.path()), ["link.json", "manifest.json"]);
+}
