@@ -39,9 +39,11 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
+        // Listening before the command starts, so that no signal falls in between.
+        let interrupted = interrupted();
         tokio::select! {
             outcome = Box::pin(run(cli, &registry)) => Ok(outcome),
-            signal = interrupted() => Err(signal),
+            signal = interrupted => Err(signal),
         }
     });
     match outcome {
@@ -61,27 +63,34 @@ fn main() -> ExitCode {
     }
 }
 
-/// Resolves with the signal number on SIGINT or SIGTERM.
-async fn interrupted() -> u8 {
+/// Starts listening for SIGINT and SIGTERM; the future resolves with the number of the
+/// first to arrive.
+fn interrupted() -> impl std::future::Future<Output = u8> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut interrupt), Ok(mut terminate)) = (
+        let signals = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = interrupt.recv() => 2,
-            _ = terminate.recv() => 15,
+        );
+        async move {
+            let (Ok(mut interrupt), Ok(mut terminate)) = signals else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = interrupt.recv() => 2,
+                _ = terminate.recv() => 15,
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => 2,
-            Err(_) => std::future::pending().await,
+        // ctrl_c registers on first poll; select! polls it before the command does I/O.
+        async {
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => 2,
+                Err(_) => std::future::pending().await,
+            }
         }
     }
 }
