@@ -31,6 +31,7 @@ pub(crate) struct Global {
         env = "ACR_REGISTRY",
         global = true,
         value_name = "URL",
+        hide_env_values = true,
         help = "The registry: myregistry.azurecr.io or https://myregistry.azurecr.io"
     )]
     pub(crate) registry: Option<String>,
@@ -123,7 +124,7 @@ pub(crate) enum RepoCommand {
     /// List the registry's repositories.
     Ls {
         /// How many names to ask for per request.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = page_size)]
         page_size: Option<u32>,
     },
     /// Show a repository's properties.
@@ -156,7 +157,7 @@ pub(crate) enum TagCommand {
         #[arg(long, value_enum)]
         order: Option<Order>,
         /// How many tags to ask for per request.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = page_size)]
         page_size: Option<u32>,
     },
     /// Show a tag's properties.
@@ -194,7 +195,7 @@ pub(crate) enum ManifestCommand {
         #[arg(long, value_enum)]
         order: Option<Order>,
         /// How many manifests to ask for per request.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = page_size)]
         page_size: Option<u32>,
     },
     /// Show a manifest's properties (ACR metadata API).
@@ -289,6 +290,15 @@ pub(crate) struct Permissions {
     /// Show or hide in listings.
     #[arg(long, value_name = "BOOL")]
     pub(crate) can_list: Option<bool>,
+}
+
+/// A page size: a whole number from 1 up.
+fn page_size(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(0) => Err("a page holds at least 1 item".to_owned()),
+        Ok(size) => Ok(size),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A listing's order by last update.

@@ -17,6 +17,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// The client for `--registry`, authenticated as the flags and the environment say.
 pub(crate) fn build(global: &Global, registry: &str) -> CliResult<ContainerRegistryClient> {
     let host = registry_host(registry)?;
+    // From here on the registry is known to carry no password, so messages may show it.
     if global.allow_http && registry.trim().starts_with("http://") && !is_loopback(&host) {
         return Err(CliError::Usage(format!(
             "--allow-http is for registries on the loopback interface, not {host}"
@@ -34,23 +35,45 @@ pub(crate) fn build(global: &Global, registry: &str) -> CliResult<ContainerRegis
 }
 
 /// `host[:port]` of a registry given with or without scheme, as docker config keys it.
-fn registry_host(registry: &str) -> CliResult<String> {
+/// A registry URL with a user or password in it is refused without being shown.
+pub(crate) fn registry_host(registry: &str) -> CliResult<String> {
     let trimmed = registry.trim();
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()
     } else {
         format!("https://{trimmed}")
     };
+    let shown = redacted(registry);
     let url = url::Url::parse(&with_scheme)
-        .map_err(|e| CliError::Usage(format!("--registry {registry:?} is not a URL: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--registry {shown:?} is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(CliError::Usage(format!(
+            "--registry {shown:?} carries credentials: give them with --username and \
+             ACR_PASSWORD, or sign in with `acr login`"
+        )));
+    }
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| CliError::Usage(format!("--registry {registry:?} names no host")))?;
+        .ok_or_else(|| CliError::Usage(format!("--registry {shown:?} names no host")))?;
     Ok(match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     })
+}
+
+/// `url` with whatever precedes an `@` in its authority replaced, so that a password
+/// written into it never reaches a message.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -221,7 +244,8 @@ impl ServicePrincipal {
                 && is_loopback(&registry_host(authority)?));
         if !secure {
             return Err(CliError::Usage(format!(
-                "AZURE_AUTHORITY_HOST {authority:?} must be an https:// URL"
+                "AZURE_AUTHORITY_HOST {:?} must be an https:// URL",
+                redacted(authority)
             )));
         }
         let http = match http {
@@ -315,6 +339,25 @@ mod tests {
             registry_host("http://127.0.0.1:5000").unwrap(),
             "127.0.0.1:5000"
         );
+    }
+
+    #[test]
+    fn credentials_in_a_registry_url_are_refused_unseen() {
+        for registry in [
+            "https://user:hunter2@r.azurecr.io",
+            "user:hunter2@r.azurecr.io",
+            "https://user:hunter2@bad host/",
+            "http://:hunter2@127.0.0.1:5000",
+        ] {
+            let error = registry_host(registry).unwrap_err();
+            assert!(matches!(error, CliError::Usage(_)), "{registry}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        assert_eq!(
+            redacted("https://u:pw@host:5/a@b"),
+            "https://***@host:5/a@b"
+        );
+        assert_eq!(redacted("host/path"), "host/path");
     }
 
     #[test]

@@ -581,15 +581,35 @@ async fn corrupted_downloads_exit_5_and_leave_no_file() {
 async fn usage_errors_exit_2() {
     let registry = emulator().await;
     let acr = Acr::user(registry.endpoint());
+    let digest = sha256(b"x");
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_str().unwrap();
     for args in [
         vec!["repo", "frobnicate"],
         vec!["blob", "delete", "repo", "sha256:short"],
         vec!["tag", "update", "repo", "v1"],
         vec!["push", "repo:", "."],
+        // Names the library refuses before any request, whichever command carries them.
+        vec!["repo", "show", "Not/Valid"],
+        vec!["tag", "show", "UPPER", "v1"],
+        vec!["tag", "show", "repo", "bad:tag"],
+        vec!["tag", "ls", "a//b"],
+        vec!["manifest", "get", "repo!", "v1"],
+        vec!["manifest", "ls", "-repo"],
+        vec!["blob", "delete", "Repo", &digest],
+        vec!["pull", "Bad!Name:v1", dir],
+        vec!["referrers", "UPPER", &digest],
+        // A page of nothing would never end a listing.
+        vec!["repo", "ls", "--page-size", "0"],
+        vec!["tag", "ls", "repo", "--page-size", "0"],
+        vec!["manifest", "ls", "repo", "--page-size", "0"],
     ] {
         let run = acr.run(&args).await;
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(!run.stderr.is_empty(), "{args:?}: {run:?}");
     }
+    // None of them reached the registry.
+    assert!(registry.requests().is_empty(), "{:?}", registry.requests());
     let run = Acr::new("").run(&["repo", "ls"]).await;
     assert_eq!(run.code, 2, "{run:?}");
 }
@@ -661,8 +681,35 @@ async fn http_is_refused_without_allow_http() {
     let mut acr = Acr::user(registry.endpoint());
     acr.args.retain(|a| a != "--allow-http");
     let run = acr.run(&["repo", "ls"]).await;
-    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("http"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_in_the_registry_url_is_never_shown() {
+    let registry = emulator().await;
+    let with_password = format!("http://{USER}:{PASSWORD}@{}", registry.host());
+    let unparsable = format!("http://{USER}:{PASSWORD}@not a host/");
+    for endpoint in [&with_password, &unparsable] {
+        for args in [
+            vec!["repo", "ls"],
+            vec!["tag", "show", "repo", "v1"],
+            vec!["pull", "repo:v1", "."],
+        ] {
+            let run = Acr::new(endpoint).run(&args).await;
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert!(!run.stderr.contains(PASSWORD), "{args:?}: {run:?}");
+            assert!(!run.stdout().contains(PASSWORD), "{args:?}: {run:?}");
+        }
+    }
+    // Nor in the help, which shows the environment's values otherwise.
+    let help = Acr::new(&with_password)
+        .run(&["repo", "ls", "--help"])
+        .await
+        .ok();
+    assert!(help.stdout().contains("ACR_REGISTRY"), "{}", help.stdout());
+    assert!(!help.stdout().contains(PASSWORD), "{}", help.stdout());
+    assert!(registry.requests().is_empty());
 }
 
 /// A stand-in for Azure AD's token endpoint: answers each client credentials request
