@@ -65,17 +65,7 @@ pub(crate) async fn repo(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            if out.json() {
-                let names: Vec<String> = pager.try_collect().await?;
-                out.print(String::new, || json!(names))
-            } else {
-                // Streamed, so a long listing shows as it arrives.
-                let mut pager = std::pin::pin!(pager);
-                while let Some(name) = pager.try_next().await? {
-                    output::write_stdout(format!("{name}\n").as_bytes())?;
-                }
-                Ok(())
-            }
+            output::listing(out, pager, |name| name.clone(), |name| json!(name)).await
         }
         RepoCommand::Show { repository } => {
             let r = client.get_repository_properties(&repository).await?;
@@ -134,23 +124,20 @@ pub(crate) async fn tag(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            let tags: Vec<_> = pager.try_collect().await?;
-            out.print(
-                || {
-                    tags.iter()
-                        .map(|t| {
-                            format!(
-                                "{}\t{}\t{}",
-                                t.name,
-                                t.digest,
-                                output::time(&t.last_updated_on)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
+            output::listing(
+                out,
+                pager,
+                |t| {
+                    format!(
+                        "{}\t{}\t{}",
+                        t.name,
+                        t.digest,
+                        output::time(&t.last_updated_on)
+                    )
                 },
-                || Value::Array(tags.iter().map(output::tag_json).collect()),
+                output::tag_json,
             )
+            .await
         }
         TagCommand::Show { repository, tag } => {
             let t = client.get_tag_properties(&repository, &tag).await?;
@@ -188,24 +175,20 @@ pub(crate) async fn manifest(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            let manifests: Vec<_> = pager.try_collect().await?;
-            out.print(
-                || {
-                    manifests
-                        .iter()
-                        .map(|m| {
-                            format!(
-                                "{}\t{}\t{}",
-                                m.digest,
-                                m.media_type.as_deref().unwrap_or("-"),
-                                m.tags.join(",")
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
+            output::listing(
+                out,
+                pager,
+                |m| {
+                    format!(
+                        "{}\t{}\t{}",
+                        m.digest,
+                        m.media_type.as_deref().unwrap_or("-"),
+                        m.tags.join(",")
+                    )
                 },
-                || Value::Array(manifests.iter().map(output::manifest_json).collect()),
+                output::manifest_json,
             )
+            .await
         }
         ManifestCommand::Show {
             repository,

@@ -991,3 +991,182 @@ async fn manifest_get_replaces_the_file_rather_than_rewriting_it() {
     assert_eq!(std::fs::read_to_string(&link).unwrap(), old);
     assert_eq!(names_in(dir.path()), ["link.json", "manifest.json"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_thousand_tags_are_each_listed_once() {
+    const TAGS: usize = 100_000;
+    let registry = emulator().await;
+    let repo = repository("many");
+    let manifest = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{OCI_MANIFEST}\",\"config\":{},\"layers\":[]}}",
+        descriptor("application/vnd.oci.empty.v1+json", b"{}")
+    );
+    let digest = registry
+        .put_manifest(&repo, "t0", OCI_MANIFEST, manifest.into_bytes())
+        .unwrap();
+    for i in 1..TAGS {
+        registry.tag(&repo, &format!("t{i}"), &digest).unwrap();
+    }
+    let acr = Acr::user(registry.endpoint());
+    let check = |names: Vec<&str>| {
+        assert_eq!(names.len(), TAGS);
+        let mut seen = vec![false; TAGS];
+        for name in names {
+            let i: usize = name.strip_prefix('t').unwrap().parse().unwrap();
+            assert!(!std::mem::replace(&mut seen[i], true), "{name} twice");
+        }
+    };
+
+    let text = acr
+        .run(&["tag", "ls", &repo, "--page-size", "1000"])
+        .await
+        .ok()
+        .stdout();
+    check(
+        text.lines()
+            .map(|l| {
+                let (name, rest) = l.split_once('\t').unwrap();
+                assert!(rest.starts_with(&digest), "{l}");
+                name
+            })
+            .collect(),
+    );
+
+    let json = acr
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&["tag", "ls", &repo, "--page-size", "1000"])
+        .await
+        .ok()
+        .json();
+    check(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect(),
+    );
+}
+
+/// An ACR metadata API that serves one page of `items` under `key` with a link to a next
+/// page, and never answers the request for that next page.
+async fn registry_stalling_after_one_page(key: &'static str, items: Value) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let items = items.clone();
+            let served = served.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0; 4096];
+                loop {
+                    let mut request = Vec::new();
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => request.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    if served.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        std::future::pending::<()>().await;
+                    }
+                    let path = String::from_utf8_lossy(&request)
+                        .split(' ')
+                        .nth(1)
+                        .unwrap()
+                        .split('?')
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                    let body =
+                        json!({ "registry": "r", "imageName": "repo", key: items }).to_string();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nlink: <{path}?last=zzz&n=2>; rel=\"next\"\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let _ = stream.write_all(body.as_bytes()).await;
+                }
+            });
+        }
+    });
+    endpoint
+}
+
+/// Runs `acr args`, reads stdout until `expected` has all arrived, then kills the process;
+/// fails if the process ends first.
+async fn printed_before_the_listing_ends(registry: &str, args: &[&str], expected: &str) {
+    use tokio::io::AsyncReadExt as _;
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_acr"))
+        .env("DOCKER_CONFIG", empty.path())
+        .env("ACR_REGISTRY", registry)
+        .args(["--allow-http", "--anonymous"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut printed = Vec::new();
+    let mut buffer = [0; 4096];
+    // A tool that held the first page back would wait for the second forever: the bound
+    // turns that hang into a failure.
+    let read_all = async {
+        while !String::from_utf8_lossy(&printed).contains(expected) {
+            let read = stdout.read(&mut buffer).await.unwrap();
+            assert!(
+                read > 0,
+                "{args:?} ended, printing only {:?}",
+                String::from_utf8_lossy(&printed)
+            );
+            printed.extend_from_slice(&buffer[..read]);
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(120), read_all)
+        .await
+        .is_err()
+    {
+        panic!("{args:?} printed nothing of the first page while waiting for the second");
+    }
+    // Still waiting for the second page.
+    assert!(child.try_wait().unwrap().is_none());
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_and_manifest_listings_print_each_page_as_it_arrives() {
+    let digest = sha256(b"m");
+    let changeable = json!({ "deleteEnabled": true, "writeEnabled": true, "readEnabled": true, "listEnabled": true });
+    let tags = json!([
+        { "name": "first-tag", "digest": digest, "createdTime": "2024-01-01T00:00:00Z", "lastUpdateTime": "2024-01-01T00:00:00Z", "changeableAttributes": changeable },
+        { "name": "second-tag", "digest": digest, "createdTime": "2024-01-01T00:00:00Z", "lastUpdateTime": "2024-01-01T00:00:00Z", "changeableAttributes": changeable },
+    ]);
+    let registry = registry_stalling_after_one_page("tags", tags.clone()).await;
+    printed_before_the_listing_ends(&registry, &["tag", "ls", "repo"], "second-tag\t").await;
+    printed_before_the_listing_ends(
+        &registry_stalling_after_one_page("tags", tags).await,
+        &["--output", "json", "tag", "ls", "repo"],
+        "\"second-tag\"",
+    )
+    .await;
+    let manifests = json!([
+        { "digest": digest, "imageSize": 1, "createdTime": "2024-01-01T00:00:00Z", "lastUpdateTime": "2024-01-01T00:00:00Z", "mediaType": OCI_MANIFEST, "tags": ["v1"], "changeableAttributes": changeable },
+    ]);
+    printed_before_the_listing_ends(
+        &registry_stalling_after_one_page("manifests", manifests.clone()).await,
+        &["manifest", "ls", "repo"],
+        &format!("{digest}\t{OCI_MANIFEST}\tv1"),
+    )
+    .await;
+    printed_before_the_listing_ends(
+        &registry_stalling_after_one_page("manifests", manifests).await,
+        &["--output", "json", "manifest", "ls", "repo"],
+        &digest,
+    )
+    .await;
+}
