@@ -50,6 +50,7 @@ mod client;
 mod credential;
 mod error;
 mod link;
+mod login;
 mod manifest;
 mod models;
 mod names;

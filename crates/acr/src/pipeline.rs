@@ -32,7 +32,7 @@ pub(crate) struct Pipeline {
     base: String,
     allow_http: bool,
     pub(crate) retry: RetryOptions,
-    auth: Authenticator,
+    pub(crate) auth: Authenticator,
     user_agent: HeaderValue,
 }
 
