@@ -96,6 +96,17 @@ pub(crate) enum Command {
         #[arg(long)]
         artifact_type: Option<String>,
     },
+    /// Sign in once for this machine: store a registry token in the docker config.
+    ///
+    /// The credential (an Azure AD service principal from AZURE_*, or --username and
+    /// ACR_PASSWORD) is exchanged for an ACR refresh token, stored as the registry's
+    /// identitytoken with the user name 00000000-0000-0000-0000-000000000000, as `az acr
+    /// login` does; docker, skopeo, oras and later acr commands then use it. A username
+    /// and password, which ACR exchanges for no refresh token, are stored as they are once
+    /// the registry has accepted them. Other entries of the file are kept.
+    Login,
+    /// Remove the registry's entry from the docker config.
+    Logout,
     /// Upload an image from an OCI image layout directory.
     ///
     /// Its blobs go up first (those the registry lacks), then its manifests, the top one

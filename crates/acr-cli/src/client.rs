@@ -1,12 +1,10 @@
 //! The registry client the flags and the environment describe: endpoint, credential, TLS.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use acr::{AccessToken, ContainerRegistryClient, Credential, Secret, TokenCredential};
-use base64::Engine as _;
 
 use crate::cli::Global;
 use crate::error::{CliError, CliResult};
@@ -137,71 +135,21 @@ fn credential(global: &Global, host: &str, http: Option<reqwest::Client>) -> Cli
     if let Some(principal) = ServicePrincipal::from_env(global.allow_http, http)? {
         return Ok(Credential::token_credential(Arc::new(principal)));
     }
-    Ok(docker_config_credential(host)?.unwrap_or_default())
+    Ok(crate::docker_config::credential(host)?.unwrap_or_default())
+}
+
+/// Whether the flags or the environment give a credential to sign in with (a username
+/// and password, or a service principal), as opposed to one stored by an earlier sign-in.
+pub(crate) fn has_sign_in_credential(global: &Global) -> bool {
+    !global.anonymous
+        && (global.username.is_some()
+            || ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"]
+                .iter()
+                .all(|name| env(name).is_some()))
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The docker config's credential for `host`: `identitytoken` (what `az acr login`
-/// stores) as an ACR refresh token, else `auth` (base64 `user:password`) or
-/// `username`/`password`. Credential helpers are not run.
-fn docker_config_credential(host: &str) -> CliResult<Option<Credential>> {
-    let path = match env("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => match env("HOME") {
-            Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
-            None => return Ok(None),
-        },
-    };
-    let text = match std::fs::read(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CliError::io("reading", &path, e)),
-    };
-    // The file's content never goes into a message: it is full of secrets.
-    let config: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|_| CliError::Other(format!("{} is not valid JSON", path.display())))?;
-    let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else {
-        return Ok(None);
-    };
-    let entry = auths.iter().find_map(|(key, entry)| {
-        // Keys come as `host`, `https://host` or `https://host/v2/`.
-        let key = key.split_once("://").map_or(key.as_str(), |(_, rest)| rest);
-        let key = key.split('/').next().unwrap_or_default();
-        key.eq_ignore_ascii_case(host).then_some(entry)
-    });
-    let Some(entry) = entry else {
-        return Ok(None);
-    };
-    let field = |name: &str| {
-        entry
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
-    if let Some(token) = field("identitytoken") {
-        return Ok(Some(Credential::refresh_token(token)));
-    }
-    if let Some(auth) = field("auth") {
-        let invalid = || {
-            CliError::Other(format!(
-                "the auth of {host} in {} is not base64 of user:password",
-                path.display()
-            ))
-        };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .map_err(|_| invalid())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
-        let (username, password) = decoded.split_once(':').ok_or_else(invalid)?;
-        return Ok(Some(Credential::basic(username, password)));
-    }
-    if let (Some(username), Some(password)) = (field("username"), field("password")) {
-        return Ok(Some(Credential::basic(username, password)));
-    }
-    Ok(None)
 }
 
 /// An Azure AD service principal with a client secret, signed in with the OAuth 2.0

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
 use crate::cli::{BlobCommand, ManifestCommand, Order, Permissions, RepoCommand, TagCommand};
+use crate::docker_config::{self, Stored};
 use crate::error::{CliError, CliResult};
 use crate::files::{self, Access, AtomicFile};
 use crate::output::{self, Output};
@@ -413,5 +414,60 @@ pub(crate) async fn referrers(
                 .join("\n")
         },
         || Value::Array(referrers.iter().map(output::descriptor_json).collect()),
+    )
+}
+
+/// Signs in with the configured credential and stores the outcome in the docker config.
+pub(crate) async fn login(
+    client: &ContainerRegistryClient,
+    out: Output,
+    global: &crate::cli::Global,
+    registry: &str,
+) -> CliResult<()> {
+    let host = crate::client::registry_host(registry)?;
+    let stored = match client.sign_in().await? {
+        Some(token) => Stored::IdentityToken(token),
+        None => match (&global.username, &global.password) {
+            (Some(username), Some(password)) => Stored::Password {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            _ => {
+                return Err(CliError::Other(format!("{host} issued no token to store")));
+            }
+        },
+    };
+    let identity_token = matches!(stored, Stored::IdentityToken(_));
+    let path = docker_config::store(&host, stored)?;
+    out.print(
+        || {
+            format!(
+                "signed in to {host}; credential stored in {}",
+                path.display()
+            )
+        },
+        || {
+            json!({
+                "registry": host,
+                "config": path.display().to_string(),
+                "identityToken": identity_token,
+            })
+        },
+    )
+}
+
+/// Removes the registry's entry from the docker config.
+pub(crate) fn logout(out: Output, registry: &str) -> CliResult<()> {
+    let host = crate::client::registry_host(registry)?;
+    let removed = docker_config::remove(&host)?;
+    out.print(
+        || {
+            if removed {
+                format!("signed out of {host}")
+            } else {
+                format!("not signed in to {host}")
+            }
+        },
+        || json!({ "registry": host, "removed": removed }),
     )
 }

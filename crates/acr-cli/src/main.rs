@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod commands;
+mod docker_config;
 mod error;
 mod files;
 mod layout;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 use crate::cli::{Cli, Command};
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::layout::ImageReference;
 use crate::output::Output;
 
@@ -96,11 +97,25 @@ fn interrupted() -> impl std::future::Future<Output = u8> {
 }
 
 async fn run(cli: Cli, registry: &str) -> CliResult<()> {
-    let client = client::build(&cli.global, registry)?;
     let out = Output {
         format: cli.global.output,
     };
+    if let Command::Logout = cli.command {
+        return commands::logout(out, registry);
+    }
+    if let Command::Login = cli.command {
+        if !client::has_sign_in_credential(&cli.global) {
+            return Err(CliError::Usage(
+                "acr login needs a credential: --username with ACR_PASSWORD, or a service \
+                 principal in AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+                    .into(),
+            ));
+        }
+    }
+    let client = client::build(&cli.global, registry)?;
     match cli.command {
+        Command::Login => commands::login(&client, out, &cli.global, registry).await,
+        Command::Logout => unreachable!("handled above"),
         Command::Repo(command) => commands::repo(&client, out, command).await,
         Command::Tag(command) => commands::tag(&client, out, command).await,
         Command::Manifest(command) => commands::manifest(&client, out, command).await,

@@ -1170,3 +1170,221 @@ async fn tag_and_manifest_listings_print_each_page_as_it_arrives() {
     )
     .await;
 }
+
+/// The docker config in `dir`.
+fn docker_config(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap()
+}
+
+/// How many requests the emulator has answered, and which of them went to `path`.
+fn requests_to(registry: &Emulator, path: &str) -> usize {
+    registry
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with(path))
+        .count()
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn login_stores_an_identity_token_that_later_commands_and_helpers_use() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let registry = Emulator::builder()
+        .user(USER, PASSWORD)
+        .aad_check(|token| token == "aad-access-token")
+        .start()
+        .await
+        .unwrap();
+    let authority = fake_azure_ad("the-client-secret", "aad-access-token").await;
+    let repo = repository("login");
+    let manifest = format!(
+        "{{\"schemaVersion\":2,\"mediaType\":\"{OCI_MANIFEST}\",\"config\":{},\"layers\":[]}}",
+        descriptor("application/vnd.oci.empty.v1+json", b"{}")
+    );
+    registry
+        .put_manifest(&repo, "v1", OCI_MANIFEST, manifest.into_bytes())
+        .unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let config_dir = config.path().to_str().unwrap();
+    let others = json!({
+        "auths": { "other.example.com": { "auth": "b3RoZXI6cGFzcw==" } },
+        "credHelpers": { "gcr.io": "gcloud" },
+        "psFormat": "table {{.ID}}",
+        "someFutureField": { "kept": [1, 2] },
+    });
+    std::fs::write(
+        config.path().join("config.json"),
+        serde_json::to_vec(&others).unwrap(),
+    )
+    .unwrap();
+
+    Acr::new(registry.endpoint())
+        .env("DOCKER_CONFIG", config_dir)
+        .env("AZURE_AUTHORITY_HOST", &authority)
+        .env("AZURE_TENANT_ID", "tenant")
+        .env("AZURE_CLIENT_ID", "client")
+        .env("AZURE_CLIENT_SECRET", "the-client-secret")
+        .run(&["login"])
+        .await
+        .ok();
+    let written = docker_config(config.path());
+    let entry = &written["auths"][registry.host()];
+    let token = entry["identitytoken"].as_str().unwrap().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{entry}");
+    let auth = base64::engine::general_purpose::STANDARD
+        .decode(entry["auth"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(auth, b"00000000-0000-0000-0000-000000000000:");
+    for field in ["credHelpers", "psFormat", "someFutureField"] {
+        assert_eq!(written[field], others[field], "{field}");
+    }
+    assert_eq!(
+        written["auths"]["other.example.com"],
+        others["auths"]["other.example.com"]
+    );
+    let mode = std::fs::metadata(config.path().join("config.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Later commands need nothing but the stored token: no exchange with Azure AD again.
+    let stored = Acr::new(registry.endpoint()).env("DOCKER_CONFIG", config_dir);
+    let exchanges = requests_to(&registry, "/oauth2/exchange");
+    let shown = stored
+        .clone()
+        .arg("--output")
+        .arg("json")
+        .run(&["tag", "show", &repo, "v1"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["name"], json!("v1"));
+    assert_eq!(requests_to(&registry, "/oauth2/exchange"), exchanges);
+
+    // What each of 20 separate processes costs.
+    let mut costs = Vec::new();
+    for _ in 0..20 {
+        let before = registry.requests().len();
+        stored.run(&["tag", "show", &repo, "v1"]).await.ok();
+        costs.push(registry.requests().len() - before);
+    }
+    eprintln!("requests per `acr tag show` after login: {costs:?}");
+    // The first request of a process meets the challenge, then one token request, then
+    // the request again: three. Sending a token up front would need the scope before the
+    // challenge, which the client learns only per process.
+    assert!(costs.iter().all(|&c| c <= 3), "{costs:?}");
+
+    // A credential helper named for the registry supplies the same token.
+    let helpers = tempfile::tempdir().unwrap();
+    let helper_config = tempfile::tempdir().unwrap();
+    let asked = helpers.path().join("asked");
+    let answer = helpers.path().join("answer.json");
+    let script = helpers.path().join("docker-credential-fake");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat >> '{}'\necho >> '{}'\ncat '{}'\n",
+            asked.display(),
+            asked.display(),
+            answer.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let helped = Acr::new(registry.endpoint())
+        .env("DOCKER_CONFIG", helper_config.path().to_str().unwrap())
+        .env("PATH", &path);
+    let write_config = |config: Value| {
+        std::fs::write(
+            helper_config.path().join("config.json"),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap()
+    };
+    write_config(json!({ "credHelpers": { registry.host(): "fake" } }));
+    std::fs::write(
+        &answer,
+        json!({ "ServerURL": registry.host(), "Username": "<token>", "Secret": token }).to_string(),
+    )
+    .unwrap();
+    helped.run(&["tag", "show", &repo, "v1"]).await.ok();
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap().trim(),
+        registry.host()
+    );
+    // credsStore, with a username and password.
+    write_config(json!({ "credsStore": "fake" }));
+    std::fs::write(
+        &answer,
+        json!({ "ServerURL": registry.host(), "Username": USER, "Secret": PASSWORD }).to_string(),
+    )
+    .unwrap();
+    helped.run(&["tag", "show", &repo, "v1"]).await.ok();
+    // A wrong secret from the helper is refused: the helper's answer is what was used.
+    std::fs::write(
+        &answer,
+        json!({ "ServerURL": registry.host(), "Username": USER, "Secret": "wrong" }).to_string(),
+    )
+    .unwrap();
+    let refused = helped.run(&["tag", "show", &repo, "v1"]).await;
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().lines().count(), 3);
+
+    // Logout removes the entry and nothing else; the registry then refuses the process.
+    stored.run(&["logout"]).await.ok();
+    let after = docker_config(config.path());
+    assert!(after["auths"].get(registry.host()).is_none(), "{after}");
+    assert_eq!(
+        after["auths"]["other.example.com"],
+        others["auths"]["other.example.com"]
+    );
+    assert_eq!(after["someFutureField"], others["someFutureField"]);
+    let refused = stored.run(&["tag", "show", &repo, "v1"]).await;
+    assert_eq!(refused.code, 4, "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_with_a_password_stores_it_once_accepted() {
+    let registry = emulator().await;
+    let config = tempfile::tempdir().unwrap();
+    let config_dir = config.path().to_str().unwrap();
+    let wrong = Acr::new(registry.endpoint())
+        .env("DOCKER_CONFIG", config_dir)
+        .arg("--username")
+        .arg(USER)
+        .env("ACR_PASSWORD", "not-the-password")
+        .run(&["login"])
+        .await;
+    assert_eq!(wrong.code, 4, "{wrong:?}");
+    assert!(!wrong.stderr.contains("not-the-password"), "{wrong:?}");
+    assert!(!config.path().join("config.json").exists());
+
+    Acr::user(registry.endpoint())
+        .env("DOCKER_CONFIG", config_dir)
+        .run(&["login"])
+        .await
+        .ok();
+    let entry = &docker_config(config.path())["auths"][registry.host()];
+    let auth = base64::engine::general_purpose::STANDARD
+        .decode(entry["auth"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(auth, format!("{USER}:{PASSWORD}").as_bytes());
+    Acr::new(registry.endpoint())
+        .env("DOCKER_CONFIG", config_dir)
+        .run(&["repo", "ls"])
+        .await
+        .ok();
+
+    // Nothing to sign in with.
+    let none = Acr::new(registry.endpoint())
+        .env("DOCKER_CONFIG", config_dir)
+        .run(&["login"])
+        .await;
+    assert_eq!(none.code, 2, "{none:?}");
+}
