@@ -125,8 +125,14 @@ pub(crate) enum Command {
     Pull {
         /// What: REPOSITORY:TAG or REPOSITORY@DIGEST (the tag defaults to latest).
         reference: String,
-        /// The OCI image layout directory, created or added to.
+        /// The OCI image layout directory, created or added to. Blobs already there
+        /// whose content matches their digest are not downloaded again.
         directory: PathBuf,
+        /// Of an image index, pull only the image for this platform (e.g. linux/amd64,
+        /// linux/arm64/v8); index.json then names that image. An image that is not an
+        /// index is pulled as it is.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
     },
 }
 

@@ -137,9 +137,18 @@ async fn run(cli: Cli, registry: &str) -> CliResult<()> {
         Command::Pull {
             reference,
             directory,
+            platform,
         } => {
             let image = ImageReference::parse(&reference)?;
-            Box::pin(layout::pull(&client, out, &image, &directory)).await
+            let platform = platform.as_deref().map(layout::Wanted::parse).transpose()?;
+            Box::pin(layout::pull(
+                &client,
+                out,
+                &image,
+                &directory,
+                platform.as_ref(),
+            ))
+            .await
         }
     }
 }

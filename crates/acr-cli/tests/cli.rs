@@ -1388,3 +1388,153 @@ async fn login_with_a_password_stores_it_once_accepted() {
         .await;
     assert_eq!(none.code, 2, "{none:?}");
 }
+
+/// How many blob downloads the emulator has answered.
+fn blob_gets(registry: &Emulator) -> usize {
+    registry
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_and_query.contains("/blobs/sha256:"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_downloads_only_the_blobs_the_layout_lacks_or_holds_corrupted() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    let json = acr.clone().arg("--output").arg("json");
+    let repo = repository("skip");
+    let layout = Layout::image("v1", false);
+    let reference = format!("{repo}:v1");
+    acr.run(&["push", &reference, layout.path()]).await.ok();
+    let target = tempfile::tempdir().unwrap();
+    let dir = target.path().to_str().unwrap();
+
+    let first = json.run(&["pull", &reference, dir]).await.ok().json();
+    assert_eq!(
+        (first["blobs"].clone(), first["blobsSkipped"].clone()),
+        (json!(3), json!(0))
+    );
+
+    let before = blob_gets(&registry);
+    let again = json.run(&["pull", &reference, dir]).await.ok().json();
+    assert_eq!(
+        (again["blobs"].clone(), again["blobsSkipped"].clone()),
+        (json!(0), json!(3))
+    );
+    assert_eq!(blob_gets(&registry), before);
+
+    // One layer corrupted, one missing: both come again, the config does not.
+    let blobs: Vec<&(String, Vec<u8>)> = layout
+        .content
+        .iter()
+        .filter(|(_, bytes)| *bytes != layout.top)
+        .collect();
+    let (corrupted, _) = blobs[1];
+    let (missing, _) = blobs[2];
+    let mut bytes = std::fs::read(blob_file(target.path(), corrupted)).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(blob_file(target.path(), corrupted), bytes).unwrap();
+    std::fs::remove_file(blob_file(target.path(), missing)).unwrap();
+    let repaired = json.run(&["pull", &reference, dir]).await.ok().json();
+    assert_eq!(
+        (repaired["blobs"].clone(), repaired["blobsSkipped"].clone()),
+        (json!(2), json!(1))
+    );
+    for (digest, bytes) in &layout.content {
+        assert!(
+            std::fs::read(blob_file(target.path(), digest)).unwrap() == *bytes,
+            "{digest}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_platform_picks_one_image_of_an_index() {
+    let registry = emulator().await;
+    let acr = Acr::user(registry.endpoint());
+    let repo = repository("platform");
+    let mut images = Vec::new();
+    for (i, (os, architecture, variant)) in
+        [("linux", "amd64", None), ("linux", "arm64", Some("v8"))]
+            .into_iter()
+            .enumerate()
+    {
+        let config = serde_json::to_vec(
+            &json!({ "os": os, "architecture": architecture, "variant": variant }),
+        )
+        .unwrap();
+        let layer = content(2048, i as u8 + 10);
+        registry.put_blob(&repo, config.clone()).unwrap();
+        registry.put_blob(&repo, layer.clone()).unwrap();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer)],
+        }))
+        .unwrap();
+        let digest = registry
+            .put_manifest(&repo, &sha256(&manifest), OCI_MANIFEST, manifest.clone())
+            .unwrap();
+        let mut child = descriptor(OCI_MANIFEST, &manifest);
+        child["platform"] = json!({ "os": os, "architecture": architecture, "variant": variant });
+        images.push((digest, child, vec![sha256(&config), sha256(&layer)]));
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": images.iter().map(|(_, child, _)| child.clone()).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    registry
+        .put_manifest(&repo, "multi", OCI_INDEX, index)
+        .unwrap();
+    let reference = format!("{repo}:multi");
+
+    let target = tempfile::tempdir().unwrap();
+    let dir = target.path().to_str().unwrap();
+    let pulled = acr
+        .run(&["pull", &reference, dir, "--platform", "linux/arm64"])
+        .await
+        .ok();
+    let (arm, _, arm_blobs) = &images[1];
+    let (amd, _, amd_blobs) = &images[0];
+    assert_eq!(pulled.stdout().trim(), arm);
+    let layout_index: Value =
+        serde_json::from_slice(&std::fs::read(target.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(layout_index["manifests"][0]["digest"], json!(arm));
+    assert_eq!(
+        layout_index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        json!("multi")
+    );
+    for digest in arm_blobs.iter().chain([arm]) {
+        assert!(blob_file(target.path(), digest).exists(), "{digest}");
+    }
+    for digest in amd_blobs.iter().chain([amd]) {
+        assert!(!blob_file(target.path(), digest).exists(), "{digest}");
+    }
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let missing = acr
+        .run(&[
+            "pull",
+            &reference,
+            elsewhere.path().to_str().unwrap(),
+            "--platform",
+            "windows/amd64",
+        ])
+        .await;
+    assert_eq!(missing.code, 3, "{missing:?}");
+    assert!(missing.stderr.contains("linux/arm64/v8"), "{missing:?}");
+    let bad = acr
+        .run(&[
+            "pull",
+            &reference,
+            elsewhere.path().to_str().unwrap(),
+            "--platform",
+            "linux",
+        ])
+        .await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+}
