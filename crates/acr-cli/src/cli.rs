@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Credentials are taken from, in order: --anonymous; --username and --password; an Azure
 /// AD service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET); the
-/// registry's entry in the docker config (DOCKER_CONFIG or ~/.docker/config.json);
-/// otherwise none.
+/// registry's entry in the docker config (DOCKER_CONFIG or ~/.docker/config.json), through
+/// its credential helper if it names one, as `acr login` stores it; otherwise none.
 ///
 /// Exit codes: 0 success, 1 error, 2 usage, 3 not found, 4 authentication failed,
 /// 5 integrity (digest mismatch, manifest too large).

@@ -78,10 +78,11 @@ pub(crate) fn credential(host: &str) -> CliResult<Option<Credential>> {
     if let Some(helper) = helper {
         return from_helper(helper, host);
     }
-    if let Some(store) = config.get("credsStore").and_then(Value::as_str) {
-        if let Some(credential) = from_helper(store, host)? {
-            return Ok(Some(credential));
-        }
+    // A store without an entry for the host leaves the file's own entry to be used.
+    if let Some(store) = config.get("credsStore").and_then(Value::as_str)
+        && let Some(credential) = from_helper(store, host)?
+    {
+        return Ok(Some(credential));
     }
     from_auths(&config, host, &path)
 }

@@ -103,14 +103,14 @@ async fn run(cli: Cli, registry: &str) -> CliResult<()> {
     if let Command::Logout = cli.command {
         return commands::logout(out, registry);
     }
-    if let Command::Login = cli.command {
-        if !client::has_sign_in_credential(&cli.global) {
-            return Err(CliError::Usage(
-                "acr login needs a credential: --username with ACR_PASSWORD, or a service \
-                 principal in AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
-                    .into(),
-            ));
-        }
+    if let Command::Login = cli.command
+        && !client::has_sign_in_credential(&cli.global)
+    {
+        return Err(CliError::Usage(
+            "acr login needs a credential: --username with ACR_PASSWORD, or a service \
+             principal in AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET"
+                .into(),
+        ));
     }
     let client = client::build(&cli.global, registry)?;
     match cli.command {
