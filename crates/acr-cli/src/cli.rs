@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///
 /// Credentials are taken from, in order: --anonymous; --username and --password; an Azure
 /// AD service principal (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET); the
-/// registry's entry in the docker config (DOCKER_CONFIG or ~/.docker/config.json);
-/// otherwise none.
+/// registry's entry in the docker config (DOCKER_CONFIG or ~/.docker/config.json), through
+/// its credential helper if it names one, as `acr login` stores it; otherwise none.
 ///
 /// Exit codes: 0 success, 1 error, 2 usage, 3 not found, 4 authentication failed,
 /// 5 integrity (digest mismatch, manifest too large).
@@ -31,6 +31,7 @@ pub(crate) struct Global {
         env = "ACR_REGISTRY",
         global = true,
         value_name = "URL",
+        hide_env_values = true,
         help = "The registry: myregistry.azurecr.io or https://myregistry.azurecr.io"
     )]
     pub(crate) registry: Option<String>,
@@ -95,6 +96,17 @@ pub(crate) enum Command {
         #[arg(long)]
         artifact_type: Option<String>,
     },
+    /// Sign in once for this machine: store a registry token in the docker config.
+    ///
+    /// The credential (an Azure AD service principal from AZURE_*, or --username and
+    /// ACR_PASSWORD) is exchanged for an ACR refresh token, stored as the registry's
+    /// identitytoken with the user name 00000000-0000-0000-0000-000000000000, as `az acr
+    /// login` does; docker, skopeo, oras and later acr commands then use it. A username
+    /// and password, which ACR exchanges for no refresh token, are stored as they are once
+    /// the registry has accepted them. Other entries of the file are kept.
+    Login,
+    /// Remove the registry's entry from the docker config.
+    Logout,
     /// Upload an image from an OCI image layout directory.
     ///
     /// Its blobs go up first (those the registry lacks), then its manifests, the top one
@@ -113,8 +125,14 @@ pub(crate) enum Command {
     Pull {
         /// What: REPOSITORY:TAG or REPOSITORY@DIGEST (the tag defaults to latest).
         reference: String,
-        /// The OCI image layout directory, created or added to.
+        /// The OCI image layout directory, created or added to. Blobs already there
+        /// whose content matches their digest are not downloaded again.
         directory: PathBuf,
+        /// Of an image index, pull only the image for this platform (e.g. linux/amd64,
+        /// linux/arm64/v8); index.json then names that image. An image that is not an
+        /// index is pulled as it is.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
     },
 }
 
@@ -123,7 +141,7 @@ pub(crate) enum RepoCommand {
     /// List the registry's repositories.
     Ls {
         /// How many names to ask for per request.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = page_size)]
         page_size: Option<u32>,
     },
     /// Show a repository's properties.
@@ -156,7 +174,7 @@ pub(crate) enum TagCommand {
         #[arg(long, value_enum)]
         order: Option<Order>,
         /// How many tags to ask for per request.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = page_size)]
         page_size: Option<u32>,
     },
     /// Show a tag's properties.
@@ -194,7 +212,7 @@ pub(crate) enum ManifestCommand {
         #[arg(long, value_enum)]
         order: Option<Order>,
         /// How many manifests to ask for per request.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = page_size)]
         page_size: Option<u32>,
     },
     /// Show a manifest's properties (ACR metadata API).
@@ -289,6 +307,15 @@ pub(crate) struct Permissions {
     /// Show or hide in listings.
     #[arg(long, value_name = "BOOL")]
     pub(crate) can_list: Option<bool>,
+}
+
+/// A page size: a whole number from 1 up.
+fn page_size(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(0) => Err("a page holds at least 1 item".to_owned()),
+        Ok(size) => Ok(size),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// A listing's order by last update.

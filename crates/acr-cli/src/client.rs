@@ -1,12 +1,10 @@
 //! The registry client the flags and the environment describe: endpoint, credential, TLS.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use acr::{AccessToken, ContainerRegistryClient, Credential, Secret, TokenCredential};
-use base64::Engine as _;
 
 use crate::cli::Global;
 use crate::error::{CliError, CliResult};
@@ -17,6 +15,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// The client for `--registry`, authenticated as the flags and the environment say.
 pub(crate) fn build(global: &Global, registry: &str) -> CliResult<ContainerRegistryClient> {
     let host = registry_host(registry)?;
+    // From here on the registry is known to carry no password, so messages may show it.
     if global.allow_http && registry.trim().starts_with("http://") && !is_loopback(&host) {
         return Err(CliError::Usage(format!(
             "--allow-http is for registries on the loopback interface, not {host}"
@@ -34,23 +33,45 @@ pub(crate) fn build(global: &Global, registry: &str) -> CliResult<ContainerRegis
 }
 
 /// `host[:port]` of a registry given with or without scheme, as docker config keys it.
-fn registry_host(registry: &str) -> CliResult<String> {
+/// A registry URL with a user or password in it is refused without being shown.
+pub(crate) fn registry_host(registry: &str) -> CliResult<String> {
     let trimmed = registry.trim();
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()
     } else {
         format!("https://{trimmed}")
     };
+    let shown = redacted(registry);
     let url = url::Url::parse(&with_scheme)
-        .map_err(|e| CliError::Usage(format!("--registry {registry:?} is not a URL: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--registry {shown:?} is not a URL: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(CliError::Usage(format!(
+            "--registry {shown:?} carries credentials: give them with --username and \
+             ACR_PASSWORD, or sign in with `acr login`"
+        )));
+    }
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| CliError::Usage(format!("--registry {registry:?} names no host")))?;
+        .ok_or_else(|| CliError::Usage(format!("--registry {shown:?} names no host")))?;
     Ok(match url.port() {
         Some(port) => format!("{host}:{port}"),
         None => host.to_owned(),
     })
+}
+
+/// `url` with whatever precedes an `@` in its authority replaced, so that a password
+/// written into it never reaches a message.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -114,71 +135,21 @@ fn credential(global: &Global, host: &str, http: Option<reqwest::Client>) -> Cli
     if let Some(principal) = ServicePrincipal::from_env(global.allow_http, http)? {
         return Ok(Credential::token_credential(Arc::new(principal)));
     }
-    Ok(docker_config_credential(host)?.unwrap_or_default())
+    Ok(crate::docker_config::credential(host)?.unwrap_or_default())
+}
+
+/// Whether the flags or the environment give a credential to sign in with (a username
+/// and password, or a service principal), as opposed to one stored by an earlier sign-in.
+pub(crate) fn has_sign_in_credential(global: &Global) -> bool {
+    !global.anonymous
+        && (global.username.is_some()
+            || ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"]
+                .iter()
+                .all(|name| env(name).is_some()))
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// The docker config's credential for `host`: `identitytoken` (what `az acr login`
-/// stores) as an ACR refresh token, else `auth` (base64 `user:password`) or
-/// `username`/`password`. Credential helpers are not run.
-fn docker_config_credential(host: &str) -> CliResult<Option<Credential>> {
-    let path = match env("DOCKER_CONFIG") {
-        Some(dir) => PathBuf::from(dir).join("config.json"),
-        None => match env("HOME") {
-            Some(home) => PathBuf::from(home).join(".docker").join("config.json"),
-            None => return Ok(None),
-        },
-    };
-    let text = match std::fs::read(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CliError::io("reading", &path, e)),
-    };
-    // The file's content never goes into a message: it is full of secrets.
-    let config: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|_| CliError::Other(format!("{} is not valid JSON", path.display())))?;
-    let Some(auths) = config.get("auths").and_then(|a| a.as_object()) else {
-        return Ok(None);
-    };
-    let entry = auths.iter().find_map(|(key, entry)| {
-        // Keys come as `host`, `https://host` or `https://host/v2/`.
-        let key = key.split_once("://").map_or(key.as_str(), |(_, rest)| rest);
-        let key = key.split('/').next().unwrap_or_default();
-        key.eq_ignore_ascii_case(host).then_some(entry)
-    });
-    let Some(entry) = entry else {
-        return Ok(None);
-    };
-    let field = |name: &str| {
-        entry
-            .get(name)
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
-    if let Some(token) = field("identitytoken") {
-        return Ok(Some(Credential::refresh_token(token)));
-    }
-    if let Some(auth) = field("auth") {
-        let invalid = || {
-            CliError::Other(format!(
-                "the auth of {host} in {} is not base64 of user:password",
-                path.display()
-            ))
-        };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .map_err(|_| invalid())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
-        let (username, password) = decoded.split_once(':').ok_or_else(invalid)?;
-        return Ok(Some(Credential::basic(username, password)));
-    }
-    if let (Some(username), Some(password)) = (field("username"), field("password")) {
-        return Ok(Some(Credential::basic(username, password)));
-    }
-    Ok(None)
 }
 
 /// An Azure AD service principal with a client secret, signed in with the OAuth 2.0
@@ -221,7 +192,8 @@ impl ServicePrincipal {
                 && is_loopback(&registry_host(authority)?));
         if !secure {
             return Err(CliError::Usage(format!(
-                "AZURE_AUTHORITY_HOST {authority:?} must be an https:// URL"
+                "AZURE_AUTHORITY_HOST {:?} must be an https:// URL",
+                redacted(authority)
             )));
         }
         let http = match http {
@@ -315,6 +287,25 @@ mod tests {
             registry_host("http://127.0.0.1:5000").unwrap(),
             "127.0.0.1:5000"
         );
+    }
+
+    #[test]
+    fn credentials_in_a_registry_url_are_refused_unseen() {
+        for registry in [
+            "https://user:hunter2@r.azurecr.io",
+            "user:hunter2@r.azurecr.io",
+            "https://user:hunter2@bad host/",
+            "http://:hunter2@127.0.0.1:5000",
+        ] {
+            let error = registry_host(registry).unwrap_err();
+            assert!(matches!(error, CliError::Usage(_)), "{registry}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        assert_eq!(
+            redacted("https://u:pw@host:5/a@b"),
+            "https://***@host:5/a@b"
+        );
+        assert_eq!(redacted("host/path"), "host/path");
     }
 
     #[test]

@@ -8,9 +8,12 @@ use acr::{
 };
 use futures_util::TryStreamExt as _;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::cli::{BlobCommand, ManifestCommand, Order, Permissions, RepoCommand, TagCommand};
+use crate::docker_config::{self, Stored};
 use crate::error::{CliError, CliResult};
+use crate::files::{self, Access, AtomicFile};
 use crate::output::{self, Output};
 
 fn update(permissions: &Permissions) -> CliResult<PropertiesUpdate> {
@@ -63,17 +66,7 @@ pub(crate) async fn repo(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            if out.json() {
-                let names: Vec<String> = pager.try_collect().await?;
-                out.print(String::new, || json!(names))
-            } else {
-                // Streamed, so a long listing shows as it arrives.
-                let mut pager = std::pin::pin!(pager);
-                while let Some(name) = pager.try_next().await? {
-                    output::write_stdout(format!("{name}\n").as_bytes())?;
-                }
-                Ok(())
-            }
+            output::listing(out, pager, |name| name.clone(), |name| json!(name)).await
         }
         RepoCommand::Show { repository } => {
             let r = client.get_repository_properties(&repository).await?;
@@ -132,23 +125,20 @@ pub(crate) async fn tag(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            let tags: Vec<_> = pager.try_collect().await?;
-            out.print(
-                || {
-                    tags.iter()
-                        .map(|t| {
-                            format!(
-                                "{}\t{}\t{}",
-                                t.name,
-                                t.digest,
-                                output::time(&t.last_updated_on)
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
+            output::listing(
+                out,
+                pager,
+                |t| {
+                    format!(
+                        "{}\t{}\t{}",
+                        t.name,
+                        t.digest,
+                        output::time(&t.last_updated_on)
+                    )
                 },
-                || Value::Array(tags.iter().map(output::tag_json).collect()),
+                output::tag_json,
             )
+            .await
         }
         TagCommand::Show { repository, tag } => {
             let t = client.get_tag_properties(&repository, &tag).await?;
@@ -186,24 +176,20 @@ pub(crate) async fn manifest(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            let manifests: Vec<_> = pager.try_collect().await?;
-            out.print(
-                || {
-                    manifests
-                        .iter()
-                        .map(|m| {
-                            format!(
-                                "{}\t{}\t{}",
-                                m.digest,
-                                m.media_type.as_deref().unwrap_or("-"),
-                                m.tags.join(",")
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
+            output::listing(
+                out,
+                pager,
+                |m| {
+                    format!(
+                        "{}\t{}\t{}",
+                        m.digest,
+                        m.media_type.as_deref().unwrap_or("-"),
+                        m.tags.join(",")
+                    )
                 },
-                || Value::Array(manifests.iter().map(output::manifest_json).collect()),
+                output::manifest_json,
             )
+            .await
         }
         ManifestCommand::Show {
             repository,
@@ -231,9 +217,7 @@ pub(crate) async fn manifest(
         } => {
             let m = client.get_manifest(&repository, &reference).await?;
             if let Some(path) = &output_file {
-                tokio::fs::write(path, &m.bytes)
-                    .await
-                    .map_err(|e| CliError::io("writing", path, e))?;
+                files::write(path, &m.bytes, Access::Shared)?;
             }
             match (out.json(), &output_file) {
                 // The exact bytes, so that what is saved hashes to the digest.
@@ -376,16 +360,31 @@ pub(crate) async fn pull_file(
 ) -> CliResult<u64> {
     let bar = output::transfer_bar(&output::short(digest));
     let result = async {
-        client
+        let mut stream = client
             .download_blob(repository, digest)
             .progress(output::feed(&bar))
-            .await?
-            .to_file(path)
+            .await?;
+        let file = AtomicFile::create(path, Access::Shared)?;
+        let mut writer = tokio::io::BufWriter::new(file.tokio_file()?);
+        let mut size = 0;
+        while let Some(piece) = stream.try_next().await? {
+            size += piece.len() as u64;
+            writer
+                .write_all(&piece)
+                .await
+                .map_err(|e| CliError::io("writing", path, e))?;
+        }
+        writer
+            .flush()
             .await
+            .map_err(|e| CliError::io("writing", path, e))?;
+        // The stream ends only once the content matched the digest.
+        file.commit()?;
+        Ok(size)
     }
     .await;
     bar.finish_and_clear();
-    Ok(result?)
+    result
 }
 
 pub(crate) async fn referrers(
@@ -416,5 +415,60 @@ pub(crate) async fn referrers(
                 .join("\n")
         },
         || Value::Array(referrers.iter().map(output::descriptor_json).collect()),
+    )
+}
+
+/// Signs in with the configured credential and stores the outcome in the docker config.
+pub(crate) async fn login(
+    client: &ContainerRegistryClient,
+    out: Output,
+    global: &crate::cli::Global,
+    registry: &str,
+) -> CliResult<()> {
+    let host = crate::client::registry_host(registry)?;
+    let stored = match client.sign_in().await? {
+        Some(token) => Stored::IdentityToken(token),
+        None => match (&global.username, &global.password) {
+            (Some(username), Some(password)) => Stored::Password {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            _ => {
+                return Err(CliError::Other(format!("{host} issued no token to store")));
+            }
+        },
+    };
+    let identity_token = matches!(stored, Stored::IdentityToken(_));
+    let path = docker_config::store(&host, stored)?;
+    out.print(
+        || {
+            format!(
+                "signed in to {host}; credential stored in {}",
+                path.display()
+            )
+        },
+        || {
+            json!({
+                "registry": host,
+                "config": path.display().to_string(),
+                "identityToken": identity_token,
+            })
+        },
+    )
+}
+
+/// Removes the registry's entry from the docker config.
+pub(crate) fn logout(out: Output, registry: &str) -> CliResult<()> {
+    let host = crate::client::registry_host(registry)?;
+    let removed = docker_config::remove(&host)?;
+    out.print(
+        || {
+            if removed {
+                format!("signed out of {host}")
+            } else {
+                format!("not signed in to {host}")
+            }
+        },
+        || json!({ "registry": host, "removed": removed }),
     )
 }

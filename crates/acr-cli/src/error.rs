@@ -29,7 +29,9 @@ impl CliError {
                 acr::Error::DigestMismatch { .. } | acr::Error::ManifestTooLarge { .. },
             )
             | CliError::Integrity(_) => 5,
-            CliError::Usage(_) => 2,
+            // Input the library refused before sending anything (a repository name, a
+            // tag, an endpoint) is a usage error like those the tool finds itself.
+            CliError::Usage(_) | CliError::Acr(acr::Error::InvalidInput(_)) => 2,
             CliError::Acr(_) | CliError::Other(_) => 1,
         })
     }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::commands::{digest, pull_file, push_file};
 use crate::error::{CliError, CliResult};
+use crate::files::{self, Access};
 use crate::output::{self, Output};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -91,16 +92,146 @@ struct Tally {
     bytes: u64,
 }
 
+/// The platform `--platform` asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+impl Wanted {
+    /// Parses `os/arch` or `os/arch/variant`.
+    pub(crate) fn parse(value: &str) -> CliResult<Self> {
+        let parts: Vec<&str> = value.split('/').collect();
+        match parts.as_slice() {
+            [os, architecture, rest @ ..]
+                if rest.len() <= 1 && !os.is_empty() && !architecture.is_empty() =>
+            {
+                let variant = rest.first().map(|v| (*v).to_owned());
+                if variant.as_deref() == Some("") {
+                    return Err(Self::invalid(value));
+                }
+                Ok(Self {
+                    os: (*os).to_owned(),
+                    architecture: (*architecture).to_owned(),
+                    variant,
+                })
+            }
+            _ => Err(Self::invalid(value)),
+        }
+    }
+
+    fn invalid(value: &str) -> CliError {
+        CliError::Usage(format!(
+            "--platform {value:?} is not OS/ARCH or OS/ARCH/VARIANT"
+        ))
+    }
+
+    /// Whether `platform` is this one; without a variant asked for, any variant is.
+    fn matches(&self, platform: &acr::Platform) -> bool {
+        platform.os == self.os
+            && platform.architecture == self.architecture
+            && self
+                .variant
+                .as_ref()
+                .is_none_or(|v| platform.variant.as_ref() == Some(v))
+    }
+}
+
+impl std::fmt::Display for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The platforms an index offers, for a message.
+fn offered(index: &acr::ImageIndex) -> String {
+    let platforms: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .map(|p| match &p.variant {
+            Some(variant) => format!("{}/{}/{variant}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        })
+        .collect();
+    if platforms.is_empty() {
+        "none named".to_owned()
+    } else {
+        platforms.join(", ")
+    }
+}
+
+/// Whether the file at `path` exists and hashes to `digest` (sha256 only; content under
+/// another algorithm is fetched again).
+async fn verified(path: &Path, digest: &Digest) -> CliResult<bool> {
+    if digest.algorithm() != "sha256" {
+        return Ok(false);
+    }
+    let path = path.to_path_buf();
+    let expected = digest.encoded().to_owned();
+    let hashed = tokio::task::spawn_blocking(move || -> std::io::Result<Option<String>> {
+        use sha2::Digest as _;
+        use std::io::Read as _;
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0; 1 << 20];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        let hash = hasher.finalize();
+        Ok(Some(hash.iter().map(|b| format!("{b:02x}")).collect()))
+    })
+    .await
+    .map_err(|e| CliError::Other(format!("hashing {}: {e}", digest)))?
+    .map_err(|e| CliError::Other(format!("hashing the blob {digest} in the layout: {e}")))?;
+    Ok(hashed.is_some_and(|h| h == expected))
+}
+
 pub(crate) async fn pull(
     client: &ContainerRegistryClient,
     out: Output,
     image: &ImageReference,
     directory: &Path,
+    platform: Option<&Wanted>,
 ) -> CliResult<()> {
     let mut tally = Tally::default();
-    let top = client
+    let mut top = client
         .get_manifest(&image.repository, image.reference_str())
         .await?;
+    if let Some(wanted) = platform.filter(|_| is_index(&top.media_type, &top.bytes)) {
+        let index: acr::ImageIndex = parse(&top.bytes, "the image index")?;
+        let Some(child) = index
+            .manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
+        else {
+            return Err(CliError::Acr(acr::Error::NotFound {
+                message: format!(
+                    "{}:{} has no image for {wanted} (it has {})",
+                    image.repository,
+                    image.reference_str(),
+                    offered(&index)
+                ),
+            }));
+        };
+        top = client
+            .get_manifest(&image.repository, child.digest.as_str())
+            .await?;
+    }
     let mut pending = vec![(
         top.digest.clone(),
         top.media_type.clone(),
@@ -121,6 +252,10 @@ pub(crate) async fn pull(
             let manifest: acr::ImageManifest = parse(&bytes, "the image manifest")?;
             for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
                 let path = blob_path(directory, &blob.digest);
+                if verified(&path, &blob.digest).await? {
+                    tally.skipped += 1;
+                    continue;
+                }
                 create_parent(&path).await?;
                 tally.bytes += pull_file(client, &image.repository, &blob.digest, &path).await?;
                 tally.blobs += 1;
@@ -164,9 +299,7 @@ async fn create_parent(path: &Path) -> CliResult<()> {
 async fn write_blob(directory: &Path, digest: &Digest, bytes: &[u8]) -> CliResult<()> {
     let path = blob_path(directory, digest);
     create_parent(&path).await?;
-    tokio::fs::write(&path, bytes)
-        .await
-        .map_err(|e| CliError::io("writing", &path, e))
+    files::write(&path, bytes, Access::Shared)
 }
 
 /// Writes `oci-layout`, and names `descriptor` in `index.json` (kept, if there is one,
@@ -177,9 +310,7 @@ async fn record_in_index(
     reference: &Reference,
 ) -> CliResult<()> {
     let layout = directory.join("oci-layout");
-    tokio::fs::write(&layout, LAYOUT_VERSION)
-        .await
-        .map_err(|e| CliError::io("writing", &layout, e))?;
+    files::write(&layout, LAYOUT_VERSION.as_bytes(), Access::Shared)?;
     let index_path = directory.join("index.json");
     let mut index = match tokio::fs::read(&index_path).await {
         Ok(bytes) => parse::<Value>(&bytes, &index_path.display().to_string())?,
@@ -207,9 +338,7 @@ async fn record_in_index(
     manifests.push(descriptor);
     let bytes = serde_json::to_vec_pretty(&index)
         .map_err(|e| CliError::Other(format!("cannot render index.json: {e}")))?;
-    tokio::fs::write(&index_path, bytes)
-        .await
-        .map_err(|e| CliError::io("writing", &index_path, e))
+    files::write(&index_path, &bytes, Access::Shared)
 }
 
 /// The descriptor of the image to push: the one named `tag` in `index.json`, else the
@@ -367,6 +496,35 @@ mod tests {
         assert_eq!(parsed.reference, Reference::Digest(digest.parse().unwrap()));
         for bad in ["", ":v1", "hello:", "a@sha256:short"] {
             assert!(ImageReference::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn platforms_are_os_arch_and_an_optional_variant() {
+        let arm = Wanted::parse("linux/arm64/v8").unwrap();
+        assert_eq!(arm.to_string(), "linux/arm64/v8");
+        let platform = |variant: Option<&str>| -> acr::Platform {
+            serde_json::from_value(json!({
+                "architecture": "arm64",
+                "os": "linux",
+                "variant": variant,
+            }))
+            .unwrap()
+        };
+        assert!(arm.matches(&platform(Some("v8"))));
+        assert!(!arm.matches(&platform(None)));
+        assert!(
+            Wanted::parse("linux/arm64")
+                .unwrap()
+                .matches(&platform(Some("v8")))
+        );
+        assert!(
+            !Wanted::parse("linux/amd64")
+                .unwrap()
+                .matches(&platform(None))
+        );
+        for bad in ["", "linux", "linux/", "/amd64", "linux/arm64/", "a/b/c/d"] {
+            assert!(Wanted::parse(bad).is_err(), "{bad}");
         }
     }
 }

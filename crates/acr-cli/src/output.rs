@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
+use futures_util::TryStreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -39,13 +40,63 @@ impl Output {
 
 /// Writes to stdout; a closed pipe (`acr repo ls | head`) is not worth a message.
 pub(crate) fn write_stdout(bytes: &[u8]) -> CliResult<()> {
+    write_stdout_open(bytes).map(|_| ())
+}
+
+/// Writes to stdout, and says whether stdout is still open.
+fn write_stdout_open(bytes: &[u8]) -> CliResult<bool> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::Other(format!("writing to stdout: {e}")))
-        }
-        _ => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError::Other(format!("writing to stdout: {e}"))),
     }
+}
+
+/// Prints a listing page by page as the pages arrive, so that memory stays flat however
+/// long it is: a line per item, or one JSON array written an element at a time (the
+/// same document `print` would render for the whole list). Stops early, quietly, when
+/// stdout is closed.
+pub(crate) async fn listing<T: Send + 'static>(
+    out: Output,
+    pager: acr::Pager<T>,
+    text: impl Fn(&T) -> String,
+    value: impl Fn(&T) -> Value,
+) -> CliResult<()> {
+    let mut pages = pager.into_pages();
+    let mut first = true;
+    while let Some(page) = pages.try_next().await? {
+        let mut chunk = String::new();
+        for item in page.items() {
+            match out.format {
+                OutputFormat::Text => {
+                    chunk.push_str(&text(item));
+                    chunk.push('\n');
+                }
+                OutputFormat::Json => {
+                    chunk.push_str(if first { "[\n" } else { ",\n" });
+                    let element = serde_json::to_string_pretty(&value(item))
+                        .map_err(|e| CliError::Other(format!("cannot render JSON: {e}")))?;
+                    // Indented as an element of a pretty-printed array.
+                    for (i, line) in element.lines().enumerate() {
+                        if i > 0 {
+                            chunk.push('\n');
+                        }
+                        chunk.push_str("  ");
+                        chunk.push_str(line);
+                    }
+                }
+            }
+            first = false;
+        }
+        if !write_stdout_open(chunk.as_bytes())? {
+            return Ok(());
+        }
+    }
+    if out.json() {
+        write_stdout(if first { b"[]\n" } else { b"\n]\n" })?;
+    }
+    Ok(())
 }
 
 pub(crate) fn opt_bool(value: Option<bool>) -> String {

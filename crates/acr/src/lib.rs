@@ -49,6 +49,7 @@ mod client;
 mod credential;
 mod error;
 mod link;
+mod login;
 mod manifest;
 mod models;
 mod names;

@@ -36,7 +36,7 @@ pub(crate) struct Pipeline {
     base: String,
     allow_http: bool,
     pub(crate) retry: RetryOptions,
-    auth: Authenticator,
+    pub(crate) auth: Authenticator,
     user_agent: HeaderValue,
     /// The `api-version` of the operations that take one.
     pub(crate) api_version: String,

@@ -92,7 +92,7 @@ impl<K: Eq + Hash + Clone> Slots<K> {
 
 /// The credential, and the tokens obtained with it.
 pub(crate) struct Authenticator {
-    credential: Kind,
+    pub(crate) credential: Kind,
     aad_scope: String,
     refresh_tokens: Slots<String>,
     access_tokens: Slots<Grant>,
@@ -252,7 +252,7 @@ impl Authenticator {
     }
 
     /// The ACR refresh token for `service`, exchanged from an Azure AD token.
-    async fn refresh_token(
+    pub(crate) async fn refresh_token(
         &self,
         pipeline: &Arc<Pipeline>,
         credential: &dyn crate::TokenCredential,

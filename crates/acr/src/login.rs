@@ -1,0 +1,86 @@
+//! Signing in once, for tools and processes that come later: the client's credential
+//! checked with the registry's token service and, where it yields one, exchanged for an
+//! ACR refresh token that can be stored (as `az acr login --expose-token` prints it, and
+//! as docker config `identitytoken` entries hold it).
+
+use std::sync::Arc;
+
+use http::Method;
+
+use crate::auth::{Grant, challenge};
+use crate::credential::Kind;
+use crate::{ContainerRegistryClient, Error, Result, Secret};
+
+impl ContainerRegistryClient {
+    /// Checks the client's credential with the registry's token service, and returns an
+    /// ACR refresh token when the credential yields one:
+    ///
+    /// - an Azure AD identity: its token exchanged at `POST /oauth2/exchange`;
+    /// - an ACR refresh token: itself, once the token service has accepted it;
+    /// - a username and password: `None`, after the token service has accepted them (ACR
+    ///   exchanges them for access tokens only).
+    ///
+    /// The refresh token is a secret that grants what the identity may do on this
+    /// registry for about three hours; [`crate::Credential::refresh_token`] uses it.
+    /// Registries that ask for Basic authentication rather than tokens accept a username
+    /// and password on each request, so nothing is checked or exchanged there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an anonymous client, which has nothing to sign in
+    /// with; [`Error::Authentication`] when the token service refuses the credential.
+    pub async fn sign_in(&self) -> Result<Option<Secret>> {
+        let pipeline = &self.pipeline;
+        let credential = pipeline.auth.credential.clone();
+        if matches!(credential, Kind::Anonymous) {
+            return Err(Error::InvalidInput(
+                "an anonymous client has no credential to sign in with".into(),
+            ));
+        }
+        // The challenge of the API root names the service tokens are issued for.
+        let operation = pipeline.token_operation("sign_in");
+        let root = reqwest::Request::new(Method::GET, pipeline.url(&["v2", ""]));
+        let response = operation.send(root).await?;
+        let Some(challenge) = challenge::bearer(response.headers()) else {
+            return Ok(match credential {
+                Kind::RefreshToken(token) => Some(token),
+                _ => None,
+            });
+        };
+        drop(response);
+        let service = challenge
+            .service
+            .unwrap_or_else(|| pipeline.endpoint.host_str().unwrap_or_default().to_owned());
+        match credential {
+            Kind::Anonymous => unreachable!("refused above"),
+            Kind::Aad(identity) => {
+                let refresh = pipeline
+                    .auth
+                    .refresh_token(pipeline, identity.as_ref(), &service)
+                    .await?;
+                Ok(Some(refresh.token))
+            }
+            Kind::RefreshToken(token) => {
+                access_token_without_scope(pipeline, service).await?;
+                Ok(Some(token))
+            }
+            Kind::Basic { .. } => {
+                access_token_without_scope(pipeline, service).await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// An access token for no scope at all: what the token service issues to any credential
+/// it accepts, so asking for one checks the credential and nothing else.
+async fn access_token_without_scope(
+    pipeline: &Arc<crate::pipeline::Pipeline>,
+    service: String,
+) -> Result<()> {
+    let grant = Grant {
+        service,
+        scope: String::new(),
+    };
+    pipeline.auth.access_token(pipeline, &grant).await.map(drop)
+}
