@@ -226,6 +226,7 @@ pub(crate) async fn pull(
                     image.reference_str(),
                     offered(&index)
                 ),
+                request_id: None,
             }));
         };
         top = client

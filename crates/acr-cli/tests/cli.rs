@@ -1,6 +1,9 @@
 //! The `acr` binary end to end: run as a process against an in-process `acr-emulator`, and
 //! against the CNCF distribution registry `.ci/run` starts (`ACR_E2E_DISTRIBUTION`).
 
+#[path = "../../acr/tests/support/ci.rs"]
+mod ci;
+
 use std::path::Path;
 
 use acr_emulator::{Emulator, Faults};
@@ -15,20 +18,7 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// The distribution registry's endpoint, or `None` outside CI when none was started.
 fn distribution() -> Option<String> {
-    match std::env::var("ACR_E2E_DISTRIBUTION") {
-        Ok(endpoint) => Some(endpoint),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "ACR_E2E_DISTRIBUTION is not set: .ci/run starts the distribution registry and sets it"
-            )
-        }
-        Err(_) => {
-            eprintln!(
-                "ACR_E2E_DISTRIBUTION not set: skipping the distribution registry (CI runs it)"
-            );
-            None
-        }
-    }
+    ci::registry_from_env("ACR_E2E_DISTRIBUTION")
 }
 
 async fn emulator() -> Emulator {

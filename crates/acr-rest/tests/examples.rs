@@ -705,6 +705,10 @@ const FROM_THE_SPEC: &[(&str, &str)] = &[
         "get_access_token_from_login",
     ),
     ("list_referrers_returns_the_index_bytes", "list_referrers"),
+    (
+        "check_docker_v2_support_passes_the_challenge_on",
+        "check_docker_v2_support",
+    ),
 ];
 
 /// The generated methods the handwritten `acr` crate calls, read from its sources: any
@@ -989,4 +993,27 @@ async fn list_referrers_returns_the_index_bytes() {
         .await
         .unwrap();
     assert_eq!(bytes, index);
+}
+
+#[tokio::test]
+async fn check_docker_v2_support_passes_the_challenge_on() {
+    let server = MockServer::start_async().await;
+    let challenge = r#"Bearer realm="https://r.azurecr.io/oauth2/token",service="r.azurecr.io""#;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(GET).path("/v2/");
+            then.status(401).header("www-authenticate", challenge);
+        })
+        .await;
+    let error = client(&server)
+        .check_docker_v2_support()
+        .send()
+        .await
+        .unwrap_err();
+    mock.assert_async().await;
+    let Error::ErrorResponse(response) = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], challenge);
 }

@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use http::Method;
-
 use crate::auth::{Grant, challenge};
 use crate::credential::Kind;
 use crate::{ContainerRegistryClient, Error, Result, Secret};
@@ -38,16 +36,24 @@ impl ContainerRegistryClient {
             ));
         }
         // The challenge of the API root names the service tokens are issued for.
-        let operation = pipeline.token_operation("sign_in");
-        let root = reqwest::Request::new(Method::GET, pipeline.url(&["v2", ""]));
-        let response = operation.send(root).await?;
-        let Some(challenge) = challenge::bearer(response.headers()) else {
+        let operation = Arc::new(pipeline.token_operation("sign_in"));
+        let headers = match operation
+            .clone()
+            .run(|client| async move { client.check_docker_v2_support().send().await })
+            .await
+        {
+            Ok(response) => response.headers().clone(),
+            Err(Error::Authentication {
+                status: Some(401), ..
+            }) => operation.take_failed_headers().unwrap_or_default(),
+            Err(error) => return Err(error),
+        };
+        let Some(challenge) = challenge::bearer(&headers) else {
             return Ok(match credential {
                 Kind::RefreshToken(token) => Some(token),
                 _ => None,
             });
         };
-        drop(response);
         let service = challenge
             .service
             .unwrap_or_else(|| pipeline.endpoint.host_str().unwrap_or_default().to_owned());

@@ -4,6 +4,9 @@
 //! authentication in `ACR_E2E_DISTRIBUTION_BASIC`). Where the two disagree, distribution is
 //! the reference for the OCI endpoints.
 
+#[path = "support/ci.rs"]
+mod ci;
+
 use acr::{BlobData, ContainerRegistryClient, Credential, Digest, Error, MountOutcome};
 use acr_emulator::Emulator;
 use bytes::Bytes;
@@ -26,22 +29,14 @@ fn distribution_basic() -> Option<ContainerRegistryClient> {
 }
 
 fn distribution_at(variable: &str, credential: Credential) -> Option<ContainerRegistryClient> {
-    match std::env::var(variable) {
-        Ok(endpoint) => Some(
-            ContainerRegistryClient::builder(endpoint)
-                .credential(credential)
-                .allow_http(true)
-                .build()
-                .unwrap(),
-        ),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("{variable} is not set: .ci/run starts the distribution registry and sets it")
-        }
-        Err(_) => {
-            eprintln!("{variable} not set: skipping that distribution registry (CI runs it)");
-            None
-        }
-    }
+    let endpoint = ci::registry_from_env(variable)?;
+    Some(
+        ContainerRegistryClient::builder(endpoint)
+            .credential(credential)
+            .allow_http(true)
+            .build()
+            .unwrap(),
+    )
 }
 
 async fn emulator() -> (Emulator, ContainerRegistryClient) {
