@@ -1,0 +1,242 @@
+//! Blob upload sessions, monolithic uploads and cross-repository mounts.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::Caller;
+use crate::auth::Access;
+use crate::http::{Resp, enc, error};
+use crate::server::Shared;
+use crate::store::{Registry, sha256_digest};
+
+/// The opaque `_state` query parameter: an HMAC then the JSON distribution keeps there,
+/// base64url with padding, so it looks and behaves like ACR's.
+fn upload_state(
+    shared: &Shared,
+    name: &str,
+    id: &str,
+    offset: usize,
+    started: &chrono::DateTime<chrono::Utc>,
+) -> String {
+    let json = serde_json::to_vec(&json!({
+        "Name": name,
+        "UUID": id,
+        "Offset": offset,
+        "StartedAt": started.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+    }))
+    .unwrap_or_default();
+    let mut raw = shared.tokens.sign(&json).to_vec();
+    raw.extend_from_slice(&json);
+    URL_SAFE.encode(raw)
+}
+
+/// The offset a `_state` value was issued for, if it is authentic and names this upload.
+fn state_offset(shared: &Shared, state: &str, id: &str) -> Option<usize> {
+    let raw = URL_SAFE.decode(state).ok()?;
+    if raw.len() < 32 {
+        return None;
+    }
+    let (mac, json) = raw.split_at(32);
+    if shared.tokens.sign(json) != mac {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(json).ok()?;
+    if value.get("UUID")?.as_str()? != id {
+        return None;
+    }
+    value.get("Offset")?.as_u64().map(|o| o as usize)
+}
+
+fn upload_location(shared: &Shared, reg: &Registry, name: &str, id: &str) -> String {
+    let upload = &reg.uploads[id];
+    format!(
+        "/v2/{name}/blobs/uploads/{id}?_nouploadcache=false&_state={}",
+        enc(&upload_state(
+            shared,
+            name,
+            id,
+            upload.data.len(),
+            &upload.started
+        ))
+    )
+}
+
+/// ACR reports an empty upload as `0-0` rather than the spec's `0--1` (recordings).
+fn upload_range(len: usize) -> String {
+    format!("0-{}", len.saturating_sub(1))
+}
+
+fn upload_accepted(shared: &Shared, reg: &Registry, name: &str, id: &str, status: u16) -> Resp {
+    let len = reg.uploads[id].data.len();
+    Resp::new(status)
+        .header("Location", upload_location(shared, reg, name, id))
+        .header("Docker-Upload-UUID", id.to_string())
+        .header("Range", upload_range(len))
+        .header("Content-Length", "0")
+}
+
+fn blob_created(name: &str, digest: &str) -> Resp {
+    Resp::new(201)
+        .header("Docker-Content-Digest", digest.to_string())
+        .header("Location", format!("/v2/{name}/blobs/{digest}"))
+        .header("Content-Length", "0")
+}
+
+fn digest_invalid(digest: &str) -> Resp {
+    error(
+        400,
+        "DIGEST_INVALID",
+        "provided digest did not match uploaded content",
+        Some(json!(digest)),
+    )
+}
+
+pub(super) fn start_upload(
+    shared: &Shared,
+    req: &crate::http::Req,
+    name: &str,
+    caller: &Caller,
+) -> Resp {
+    let mut reg = shared.registry();
+    if let (Some(digest), Some(from)) = (req.query("mount"), req.query("from")) {
+        // A mount the caller may not read from, or of a blob the source lacks, falls back
+        // to an ordinary upload session, as the distribution spec allows.
+        if caller.may(&Access::repository(from, &["pull"])) && reg.repo_has_blob(from, digest) {
+            if let Err(e) = reg.link_blob(name, digest) {
+                return error(500, "UNKNOWN", &format!("storage failure: {e}"), None);
+            }
+            return blob_created(name, digest);
+        }
+    } else if let Some(digest) = req.query("digest") {
+        if sha256_digest(&req.body) != digest {
+            return digest_invalid(digest);
+        }
+        return match reg.put_blob(name, req.body.clone()) {
+            Ok(d) => blob_created(name, &d),
+            Err(e) => error(500, "UNKNOWN", &format!("storage failure: {e}"), None),
+        };
+    }
+    let id = reg.start_upload(name);
+    if let Some(u) = reg.uploads.get_mut(&id) {
+        u.data.extend_from_slice(&req.body);
+    }
+    upload_accepted(shared, &reg, name, &id, 202)
+}
+
+fn upload_unknown() -> Resp {
+    error(
+        404,
+        "BLOB_UPLOAD_UNKNOWN",
+        "blob upload unknown to registry",
+        None,
+    )
+}
+
+/// Checks that the session exists for this repository and that a `_state`, when sent,
+/// is current: ACR rejects a replayed chunk (stale state) with 404 BLOB_UPLOAD_INVALID.
+fn check_upload(
+    shared: &Shared,
+    reg: &Registry,
+    req: &crate::http::Req,
+    name: &str,
+    id: &str,
+) -> Result<(), Resp> {
+    let Some(upload) = reg.uploads.get(id).filter(|u| u.repo == name) else {
+        return Err(upload_unknown());
+    };
+    if let Some(state) = req.query("_state") {
+        match state_offset(shared, state, id) {
+            None => {
+                return Err(error(
+                    400,
+                    "BLOB_UPLOAD_INVALID",
+                    "blob upload invalid",
+                    None,
+                ));
+            }
+            Some(offset) if offset != upload.data.len() => {
+                return Err(error(
+                    404,
+                    "BLOB_UPLOAD_INVALID",
+                    "blob upload invalid",
+                    None,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn patch_upload(shared: &Shared, req: &crate::http::Req, name: &str, id: &str) -> Resp {
+    let mut reg = shared.registry();
+    if let Err(r) = check_upload(shared, &reg, req, name, id) {
+        return r;
+    }
+    let len = reg.uploads[id].data.len();
+    if let Some(range) = req.header("content-range") {
+        let spec = range
+            .trim()
+            .trim_start_matches("bytes")
+            .trim()
+            .trim_start_matches('=');
+        let start = spec
+            .split('-')
+            .next()
+            .and_then(|s| s.trim().parse::<usize>().ok());
+        if start != Some(len) {
+            return error(
+                416,
+                "BLOB_UPLOAD_INVALID",
+                "the chunk does not continue the upload",
+                None,
+            )
+            .header("Location", upload_location(shared, &reg, name, id))
+            .header("Range", upload_range(len));
+        }
+    }
+    if let Some(u) = reg.uploads.get_mut(id) {
+        u.data.extend_from_slice(&req.body);
+    }
+    upload_accepted(shared, &reg, name, id, 202)
+}
+
+pub(super) fn finish_upload(shared: &Shared, req: &crate::http::Req, name: &str, id: &str) -> Resp {
+    let mut reg = shared.registry();
+    if let Err(r) = check_upload(shared, &reg, req, name, id) {
+        return r;
+    }
+    let Some(digest) = req.query("digest").map(str::to_string) else {
+        return error(400, "DIGEST_INVALID", "digest missing", None);
+    };
+    let Some(mut upload) = reg.uploads.remove(id) else {
+        return upload_unknown();
+    };
+    upload.data.extend_from_slice(&req.body);
+    if sha256_digest(&upload.data) != digest {
+        return digest_invalid(&digest);
+    }
+    match reg.put_blob(name, Bytes::from(upload.data)) {
+        Ok(d) => blob_created(name, &d),
+        Err(e) => error(500, "UNKNOWN", &format!("storage failure: {e}"), None),
+    }
+}
+
+pub(super) fn upload_status(shared: &Shared, name: &str, id: &str) -> Resp {
+    let reg = shared.registry();
+    if reg.uploads.get(id).is_none_or(|u| u.repo != name) {
+        return upload_unknown();
+    }
+    upload_accepted(shared, &reg, name, id, 204)
+}
+
+pub(super) fn cancel_upload(shared: &Shared, name: &str, id: &str) -> Resp {
+    let mut reg = shared.registry();
+    if reg.uploads.get(id).is_none_or(|u| u.repo != name) {
+        return upload_unknown();
+    }
+    reg.uploads.remove(id);
+    Resp::new(204)
+}
