@@ -25,6 +25,7 @@ mod auth;
 mod faults;
 mod handlers;
 mod http;
+mod index;
 mod routes;
 mod server;
 mod store;

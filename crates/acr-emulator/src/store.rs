@@ -11,6 +11,8 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::index::{Tags, Timeline};
+
 /// ACR's media types that an index may carry.
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -148,8 +150,8 @@ pub(crate) struct Repo {
     /// do not make it visible, as on ACR.
     pub(crate) visible: bool,
     pub(crate) blobs: BTreeSet<String>,
-    pub(crate) manifests: BTreeMap<String, ManifestMeta>,
-    pub(crate) tags: BTreeMap<String, TagMeta>,
+    pub(crate) manifests: Timeline<ManifestMeta>,
+    pub(crate) tags: Tags,
 }
 
 impl Repo {
@@ -160,18 +162,9 @@ impl Repo {
             attributes: Attributes::default(),
             visible: false,
             blobs: BTreeSet::new(),
-            manifests: BTreeMap::new(),
-            tags: BTreeMap::new(),
+            manifests: Timeline::default(),
+            tags: Tags::default(),
         }
-    }
-
-    /// Tags pointing at `digest`, in name order.
-    pub(crate) fn tags_of(&self, digest: &str) -> Vec<String> {
-        self.tags
-            .iter()
-            .filter(|(_, t)| t.digest == digest)
-            .map(|(name, _)| name.clone())
-            .collect()
     }
 
     /// Resolves a tag or digest to a digest present in this repository.
@@ -530,38 +523,28 @@ impl Registry {
         repo_entry.updated = now;
         let size = body.len() as u64;
         // Pushing a manifest again (say, under a new tag) leaves its timestamps alone.
-        repo_entry
-            .manifests
-            .entry(digest.clone())
-            .or_insert(ManifestMeta {
-                media_type,
-                size,
-                image_size,
-                created: now,
-                updated: now,
-                attributes: Attributes::default(),
-                architecture,
-                os,
-                config_media_type,
-                artifact_type,
-                subject,
-                annotations,
-                references,
-            });
-        if !is_digest(reference) {
-            repo_entry
-                .tags
-                .entry(reference.to_string())
-                .and_modify(|t| {
-                    t.digest = digest.clone();
-                    t.updated = now;
-                })
-                .or_insert(TagMeta {
-                    digest: digest.clone(),
+        if !repo_entry.manifests.contains_key(&digest) {
+            repo_entry.manifests.insert(
+                &digest,
+                ManifestMeta {
+                    media_type,
+                    size,
+                    image_size,
                     created: now,
                     updated: now,
                     attributes: Attributes::default(),
-                });
+                    architecture,
+                    os,
+                    config_media_type,
+                    artifact_type,
+                    subject,
+                    annotations,
+                    references,
+                },
+            );
+        }
+        if !is_digest(reference) {
+            repo_entry.tags.point(reference, &digest, now);
         }
         self.blobs
             .put(&digest, body)

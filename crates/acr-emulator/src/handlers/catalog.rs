@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
-use super::paging::{DEFAULT_PAGE, page_size, paginate};
+use super::paging::{DEFAULT_PAGE, last, page_size, paginate};
 use crate::http::{Resp, enc, name_unknown};
+use crate::index::{Order, after};
 use crate::server::Shared;
 
 pub(super) fn v2_catalog(shared: &Shared, req: &crate::http::Req) -> Resp {
@@ -12,14 +13,10 @@ pub(super) fn v2_catalog(shared: &Shared, req: &crate::http::Req) -> Resp {
         Err(r) => return r,
     };
     let reg = shared.registry();
-    let names: Vec<String> = reg
-        .meta
-        .repos
-        .iter()
+    let names = after(&reg.meta.repos, last(req))
         .filter(|(_, r)| r.visible)
-        .map(|(n, _)| n.clone())
-        .collect();
-    let (page, next) = paginate(names, |s| s.as_str(), true, req.query("last"), n);
+        .map(|(n, _)| n);
+    let (page, next) = paginate(names, |s| s.as_str(), n);
     let mut resp = Resp::json(200, &json!({ "repositories": page }));
     if let Some(last) = next {
         resp = resp.header(
@@ -43,13 +40,12 @@ pub(super) fn tags_list(shared: &Shared, req: &crate::http::Req, name: &str) -> 
     let Some(repo) = reg.visible_repo(name) else {
         return name_unknown(name);
     };
-    let tags: Vec<String> = repo
+    let tags = repo
         .tags
-        .iter()
+        .after(Order::Name, last(req), None)
         .filter(|(_, t)| t.attributes.list_enabled)
-        .map(|(n, _)| n.clone())
-        .collect();
-    let (page, next) = paginate(tags, |s| s.as_str(), true, req.query("last"), n);
+        .map(|(n, _)| n);
+    let (page, next) = paginate(tags, |s| s.as_str(), n);
     let mut resp = Resp::json(200, &json!({ "name": name, "tags": page }));
     if let Some(last) = next {
         resp = resp.header(

@@ -14,7 +14,9 @@ pub(super) fn get_manifest(shared: &Shared, name: &str, reference: &str, head: b
     let Some(digest) = repo.resolve(reference) else {
         return manifest_unknown(reference);
     };
-    let meta = &repo.manifests[&digest];
+    let Some(meta) = repo.manifests.get(&digest) else {
+        return manifest_unknown(reference);
+    };
     let tag_unreadable = !is_digest(reference)
         && repo
             .tags
@@ -129,7 +131,7 @@ pub(super) fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> R
             return disallowed();
         }
         repo.manifests.remove(reference);
-        repo.tags.retain(|_, t| t.digest != reference);
+        repo.tags.remove_pointing_at(reference);
         repo.updated = now;
     }
     if let Err(e) = reg.persist() {

@@ -3,10 +3,11 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::paging::{DEFAULT_PAGE, Order, order, page_size, paginate};
+use super::paging::{DEFAULT_PAGE, last, order, page_size, paginate};
 use crate::http::{
     Resp, disallowed, enc, error, manifest_unknown, name_unknown, tag_unknown, time,
 };
+use crate::index::after;
 use crate::server::Shared;
 use crate::store::{Attributes, ManifestMeta};
 
@@ -16,14 +17,10 @@ pub(super) fn acr_catalog(shared: &Shared, req: &crate::http::Req) -> Resp {
         Err(r) => return r,
     };
     let reg = shared.registry();
-    let names: Vec<String> = reg
-        .meta
-        .repos
-        .iter()
+    let names = after(&reg.meta.repos, last(req))
         .filter(|(_, r)| r.visible && r.attributes.list_enabled)
-        .map(|(n, _)| n.clone())
-        .collect();
-    let (page, next) = paginate(names, |s| s.as_str(), true, req.query("last"), n);
+        .map(|(n, _)| n);
+    let (page, next) = paginate(names, |s| s.as_str(), n);
     let mut resp = Resp::json(200, &json!({ "repositories": page }));
     if let Some(last) = next {
         resp = resp.header(
@@ -117,24 +114,11 @@ pub(super) fn acr_tags(shared: &Shared, req: &crate::http::Req, name: &str) -> R
         return name_unknown(name);
     };
     let digest = req.query("digest").filter(|d| !d.is_empty());
-    let mut tags: Vec<(&String, &crate::store::TagMeta)> = repo
+    let tags = repo
         .tags
-        .iter()
-        .filter(|(_, t)| t.attributes.list_enabled && digest.is_none_or(|d| t.digest == d))
-        .collect();
-    let ord = order(req);
-    match ord {
-        Order::Name => {}
-        Order::TimeAsc => tags.sort_by_key(|(_, t)| t.updated),
-        Order::TimeDesc => tags.sort_by_key(|(_, t)| std::cmp::Reverse(t.updated)),
-    }
-    let (page, next) = paginate(
-        tags,
-        |(n, _)| n.as_str(),
-        ord == Order::Name,
-        req.query("last"),
-        n,
-    );
+        .after(order(req), last(req), digest)
+        .filter(|(_, t)| t.attributes.list_enabled);
+    let (page, next) = paginate(tags, |(n, _)| n.as_str(), n);
     let items: Vec<Value> = page.iter().map(|(n, t)| tag_json(n, t)).collect();
     let mut resp = Resp::json(
         200,
@@ -162,14 +146,18 @@ pub(super) fn acr_tag(shared: &Shared, name: &str, tag: &str, patch: Option<&Byt
     let host = shared.tokens.host.clone();
     // ACR answers TAG_UNKNOWN whether or not the repository exists (recorded for
     // `DELETE /acr/v1/does_not_exist/_tags/does_not_exist`).
-    let Some(meta) = reg.visible_repo_mut(name).and_then(|r| r.tags.get_mut(tag)) else {
+    let Some(tags) = reg.visible_repo_mut(name).map(|r| &mut r.tags) else {
         return tag_unknown();
     };
     if let Some(body) = patch
-        && let Err(answer) = apply_patch(&mut meta.attributes, body)
+        && let Some(attributes) = tags.attributes_mut(tag)
+        && let Err(answer) = apply_patch(attributes, body)
     {
         return answer;
     }
+    let Some(meta) = tags.get(tag) else {
+        return tag_unknown();
+    };
     let value = json!({ "registry": host, "imageName": name, "tag": tag_json(tag, meta) });
     if patch.is_some()
         && let Err(e) = reg.persist()
@@ -253,27 +241,14 @@ pub(super) fn acr_manifests(shared: &Shared, req: &crate::http::Req, name: &str)
     let Some(repo) = reg.visible_repo(name) else {
         return name_unknown(name);
     };
-    let mut manifests: Vec<(&String, &ManifestMeta)> = repo
+    let manifests = repo
         .manifests
-        .iter()
-        .filter(|(_, m)| m.attributes.list_enabled)
-        .collect();
-    let ord = order(req);
-    match ord {
-        Order::Name => {}
-        Order::TimeAsc => manifests.sort_by_key(|(_, m)| m.updated),
-        Order::TimeDesc => manifests.sort_by_key(|(_, m)| std::cmp::Reverse(m.updated)),
-    }
-    let (page, next) = paginate(
-        manifests,
-        |(d, _)| d.as_str(),
-        ord == Order::Name,
-        req.query("last"),
-        n,
-    );
+        .after(order(req), last(req))
+        .filter(|(_, m)| m.attributes.list_enabled);
+    let (page, next) = paginate(manifests, |(d, _)| d.as_str(), n);
     let items: Vec<Value> = page
         .iter()
-        .map(|(d, m)| manifest_json(d, m, repo.tags_of(d), false))
+        .map(|(d, m)| manifest_json(d, m, repo.tags.pointing_at(d), false))
         .collect();
     let mut resp = Resp::json(
         200,
@@ -308,15 +283,16 @@ pub(super) fn acr_manifest(
     let Some(digest) = repo.resolve(reference) else {
         return manifest_unknown(reference);
     };
-    let tags = repo.tags_of(&digest);
-    let Some(meta) = repo.manifests.get_mut(&digest) else {
-        return manifest_unknown(reference);
-    };
+    let tags = repo.tags.pointing_at(&digest);
     if let Some(body) = patch
-        && let Err(answer) = apply_patch(&mut meta.attributes, body)
+        && let Some(attributes) = repo.manifests.attributes_mut(&digest)
+        && let Err(answer) = apply_patch(attributes, body)
     {
         return answer;
     }
+    let Some(meta) = repo.manifests.get(&digest) else {
+        return manifest_unknown(reference);
+    };
     let value = json!({
         "registry": host,
         "imageName": name,

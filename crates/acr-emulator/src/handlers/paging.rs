@@ -1,17 +1,10 @@
 //! Paging and ordering of lists.
 
 use crate::http::{Resp, error};
+use crate::index::Order;
 
 /// Default page size of every list, like ACR's.
 pub(super) const DEFAULT_PAGE: usize = 100;
-
-/// Ordering of ACR metadata lists.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Order {
-    Name,
-    TimeDesc,
-    TimeAsc,
-}
 
 pub(super) fn order(req: &crate::http::Req) -> Order {
     match req.query("orderby") {
@@ -21,42 +14,27 @@ pub(super) fn order(req: &crate::http::Req) -> Order {
     }
 }
 
-/// Cuts one page out of `items` (already sorted). Name-ordered lists continue after `last`
-/// lexically, as in the distribution spec; time-ordered ones after the item named `last`.
-/// Returns the page and the key of its last item when more items follow.
+/// The `last` query parameter; empty is the same as absent.
+pub(super) fn last(req: &crate::http::Req) -> Option<&str> {
+    req.query("last").filter(|l| !l.is_empty())
+}
+
+/// Cuts one page of at most `n` items (default [`DEFAULT_PAGE`]) from `items`, which
+/// already start after the previous page, reading no more than one item past the page.
+/// Returns the page and, when more items follow, the key of its last item.
 pub(super) fn paginate<T>(
-    items: Vec<T>,
+    items: impl Iterator<Item = T>,
     key: impl Fn(&T) -> &str,
-    by_name: bool,
-    last: Option<&str>,
     n: Option<usize>,
 ) -> (Vec<T>, Option<String>) {
-    let mut items: Vec<T> = match last.filter(|l| !l.is_empty()) {
-        None => items,
-        Some(last) if by_name => items.into_iter().filter(|i| key(i) > last).collect(),
-        Some(last) => {
-            let mut seen = false;
-            items
-                .into_iter()
-                .filter(|i| {
-                    if seen {
-                        return true;
-                    }
-                    if key(i) == last {
-                        seen = true;
-                    }
-                    false
-                })
-                .collect()
-        }
-    };
     let n = n.unwrap_or(DEFAULT_PAGE);
-    if items.len() > n {
-        items.truncate(n);
-        let next = items.last().map(|i| key(i).to_string());
-        (items, next)
+    let mut page: Vec<T> = items.take(n.saturating_add(1)).collect();
+    if page.len() > n {
+        page.truncate(n);
+        let next = page.last().map(|i| key(i).to_string());
+        (page, next)
     } else {
-        (items, None)
+        (page, None)
     }
 }
 
@@ -79,17 +57,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pages_by_name_and_position() {
-        let items = vec!["a".to_string(), "b".into(), "c".into()];
-        let (page, next) = paginate(items.clone(), |s| s.as_str(), true, None, Some(2));
-        assert_eq!(
-            (page, next),
-            (vec!["a".to_string(), "b".into()], Some("b".into()))
-        );
-        let (page, next) = paginate(items.clone(), |s| s.as_str(), true, Some("b"), Some(2));
-        assert_eq!((page, next), (vec!["c".to_string()], None));
-        let reversed = vec!["c".to_string(), "b".into(), "a".into()];
-        let (page, _) = paginate(reversed, |s| s.as_str(), false, Some("c"), Some(5));
-        assert_eq!(page, vec!["b".to_string(), "a".into()]);
+    fn pages_stop_at_n_and_name_the_next_start() {
+        let items = ["a", "b", "c"];
+        let (page, next) = paginate(items.iter(), |s| s, Some(2));
+        assert_eq!((page, next), (vec![&"a", &"b"], Some("b".to_string())));
+        let (page, next) = paginate(items[2..].iter(), |s| s, Some(2));
+        assert_eq!((page, next), (vec![&"c"], None));
+        // Exactly n left: no next page, so no empty page is ever linked to.
+        let (page, next) = paginate(items.iter(), |s| s, Some(3));
+        assert_eq!((page.len(), next), (3, None));
+        // n=0 answers an empty list without a link, as the distribution spec asks.
+        let (page, next) = paginate(items.iter(), |s| s, Some(0));
+        assert_eq!((page.len(), next), (0, None));
     }
 }
