@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+use crate::digest::{self, DigestError, is_digest, sha256_digest};
 use crate::index::{Tags, Timeline};
 
 /// ACR's media types that an index may carry.
@@ -20,32 +20,6 @@ pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+jso
 
 /// The largest manifest ACR accepts (and clients accept), 4 MiB.
 pub(crate) const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
-
-/// `sha256:<hex>` of `data`.
-pub(crate) fn sha256_digest(data: &[u8]) -> String {
-    let hash = Sha256::digest(data);
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for byte in hash.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
-
-/// Whether `reference` has the shape of a digest (`algorithm:hex`), as opposed to a tag.
-pub(crate) fn is_digest(reference: &str) -> bool {
-    match reference.split_once(':') {
-        Some((alg, hex)) => {
-            !alg.is_empty()
-                && alg
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && !hex.is_empty()
-                && hex.chars().all(|c| c.is_ascii_hexdigit())
-        }
-        None => false,
-    }
-}
 
 /// The four flags ACR lets users toggle on repositories, manifests and tags.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -257,6 +231,8 @@ pub(crate) enum PutManifestError {
     TooLarge,
     Invalid(String),
     DigestMismatch,
+    /// The reference is a digest the registry cannot check the manifest against.
+    Digest(DigestError),
     BlobUnknown(String),
     Locked,
     Io(std::io::Error),
@@ -336,13 +312,17 @@ impl Registry {
             && self.blobs.contains(digest)
     }
 
-    /// Stores blob bytes and links them into `repo`; returns the digest.
-    pub(crate) fn put_blob(&mut self, repo: &str, data: Bytes) -> std::io::Result<String> {
-        let digest = sha256_digest(&data);
-        self.blobs.put(&digest, data)?;
-        self.repo_mut(repo).blobs.insert(digest.clone());
-        self.persist()?;
-        Ok(digest)
+    /// Stores blob bytes under `digest`, which the caller has computed from them, and
+    /// links them into `repo`.
+    pub(crate) fn put_blob(
+        &mut self,
+        repo: &str,
+        digest: &str,
+        data: Bytes,
+    ) -> std::io::Result<()> {
+        self.blobs.put(digest, data)?;
+        self.repo_mut(repo).blobs.insert(digest.to_string());
+        self.persist()
     }
 
     /// Links an existing blob into another repository.
@@ -395,7 +375,14 @@ impl Registry {
         if body.len() > MAX_MANIFEST_SIZE {
             return Err(PutManifestError::TooLarge);
         }
-        let digest = sha256_digest(&body);
+        // Pushed by digest, a manifest is named with that digest's algorithm; pushed by
+        // tag, with sha256.
+        let algorithm = if is_digest(reference) {
+            digest::parse(reference).map_err(PutManifestError::Digest)?
+        } else {
+            digest::Algorithm::Sha256
+        };
+        let digest = algorithm.digest(&body);
         if is_digest(reference) && reference != digest {
             return Err(PutManifestError::DigestMismatch);
         }

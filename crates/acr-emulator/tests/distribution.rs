@@ -589,3 +589,216 @@ async fn referrers_list_manifests_with_a_subject_and_filter_by_artifact_type() {
     );
     emu.shutdown().await;
 }
+
+async fn error_message(resp: reqwest::Response) -> (String, String) {
+    let body: Value = resp.json().await.expect("error body is JSON");
+    let error = &body["errors"][0];
+    (
+        error["code"].as_str().unwrap_or_default().to_string(),
+        error["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The spec: "When pushing a blob with a digest algorithm other than `sha256`, the post
+/// request SHOULD include the `digest-algorithm` parameter", and "if the client provided
+/// digest is invalid or uses an unsupported algorithm, the registry SHOULD respond with a
+/// response code `400 Bad Request`". The image spec registers sha512 beside sha256.
+#[tokio::test]
+async fn sha512_blobs_and_manifests_round_trip() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let url = |path: &str| format!("{}{path}", emu.endpoint());
+    let layer = b"a layer named by sha512".to_vec();
+    let layer_digest = sha512(&layer);
+
+    // Chunked: POST with digest-algorithm, PATCH, then PUT with the sha512 digest.
+    let resp = c
+        .post(url("/v2/r/blobs/uploads/?digest-algorithm=sha512"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap();
+    let resp = c
+        .patch(url(&location))
+        .bearer_auth(&token)
+        .header("Content-Range", format!("0-{}", layer.len() - 1))
+        .body(layer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap();
+    let resp = c
+        .put(url(&format!("{location}&digest={layer_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        layer_digest
+    );
+    assert_eq!(
+        header(&resp, "location").unwrap(),
+        format!("/v2/r/blobs/{layer_digest}")
+    );
+    let resp = c
+        .get(url(&format!("/v2/r/blobs/{layer_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        layer_digest
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &layer[..]);
+
+    // Monolithic, in the POST itself.
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let config_digest = sha512(&config);
+    let resp = c
+        .post(url(&format!("/v2/r/blobs/uploads/?digest={config_digest}")))
+        .bearer_auth(&token)
+        .body(config.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = c
+        .head(url(&format!("/v2/r/blobs/{config_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "content-length").unwrap(),
+        config.len().to_string()
+    );
+
+    // A manifest over both, pushed by its own sha512 digest.
+    let manifest = image_manifest(
+        (&config_digest, config.len()),
+        &[(&layer_digest, layer.len())],
+    );
+    let manifest_digest = sha512(&manifest);
+    let resp = c
+        .put(url(&format!("/v2/r/manifests/{manifest_digest}")))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        manifest_digest
+    );
+    let resp = c
+        .get(url(&format!("/v2/r/manifests/{manifest_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        manifest_digest
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &manifest[..]);
+
+    // A sha512 digest of other content is still a mismatch.
+    let resp = c
+        .put(url(&format!("/v2/r/manifests/{}", sha512(b"other"))))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn unsupported_digest_algorithms_are_refused_as_such() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let url = |path: &str| format!("{}{path}", emu.endpoint());
+    let sha384 = format!("sha384:{}", "0".repeat(96));
+
+    let resp = c
+        .post(url("/v2/r/blobs/uploads/?digest-algorithm=blake2b"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (code, message) = error_message(resp).await;
+    assert_eq!(code, "DIGEST_INVALID");
+    assert!(
+        message.contains("unsupported digest algorithm"),
+        "{message}"
+    );
+
+    let resp = c
+        .post(url(&format!("/v2/r/blobs/uploads/?digest={sha384}")))
+        .bearer_auth(&token)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (_, message) = error_message(resp).await;
+    assert!(message.contains("\"sha384\""), "{message}");
+
+    // Closing a session with such a digest leaves the session open for a usable one.
+    let location = start_upload(&emu, &token, "r").await;
+    let resp = c
+        .put(url(&format!("{location}&digest={sha384}")))
+        .bearer_auth(&token)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (_, message) = error_message(resp).await;
+    assert!(
+        message.contains("unsupported digest algorithm"),
+        "{message}"
+    );
+    let resp = c
+        .put(url(&format!("{location}&digest={}", sha256(b"data"))))
+        .bearer_auth(&token)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let resp = c
+        .put(url(&format!("/v2/r/manifests/{sha384}")))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(r#"{"schemaVersion":2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (code, message) = error_message(resp).await;
+    assert_eq!(code, "DIGEST_INVALID");
+    assert!(
+        message.contains("unsupported digest algorithm"),
+        "{message}"
+    );
+    emu.shutdown().await;
+}

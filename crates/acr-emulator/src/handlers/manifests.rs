@@ -2,9 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::http::{Resp, disallowed, error, manifest_unknown, name_unknown};
+use crate::digest::is_digest;
+use crate::http::{Resp, digest_refused, disallowed, error, manifest_unknown, name_unknown};
 use crate::server::Shared;
-use crate::store::{OCI_INDEX, PutManifestError, is_digest};
+use crate::store::{OCI_INDEX, PutManifestError};
 
 pub(super) fn get_manifest(shared: &Shared, name: &str, reference: &str, head: bool) -> Resp {
     let reg = shared.registry();
@@ -88,6 +89,7 @@ pub(super) fn put_manifest(
             "manifest invalid",
             Some(json!(why)),
         ),
+        Err(PutManifestError::Digest(why)) => digest_refused(reference, &why),
         Err(PutManifestError::DigestMismatch) => error(
             400,
             "DIGEST_INVALID",

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::Caller;
 use crate::auth::Access;
-use crate::http::{Resp, enc, error};
+use crate::digest::{self, Algorithm};
+use crate::http::{Resp, digest_refused, enc, error};
 use crate::server::Shared;
-use crate::store::{Registry, sha256_digest};
+use crate::store::Registry;
 
 /// The opaque `_state` query parameter: an HMAC then the JSON distribution keeps there,
 /// base64url with padding, so it looks and behaves like ACR's.
@@ -99,6 +100,13 @@ pub(super) fn start_upload(
     name: &str,
     caller: &Caller,
 ) -> Resp {
+    // The whole upload is kept until it is closed, so any algorithm the registry computes
+    // can be checked then; this only refuses early the ones it cannot.
+    if let Some(algorithm) = req.query("digest-algorithm")
+        && let Err(why) = Algorithm::named(algorithm)
+    {
+        return digest_refused(algorithm, &why);
+    }
     let mut reg = shared.registry();
     if let (Some(digest), Some(from)) = (req.query("mount"), req.query("from")) {
         // A mount the caller may not read from, or of a blob the source lacks, falls back
@@ -110,11 +118,15 @@ pub(super) fn start_upload(
             return blob_created(name, digest);
         }
     } else if let Some(digest) = req.query("digest") {
-        if sha256_digest(&req.body) != digest {
+        let algorithm = match digest::parse(digest) {
+            Ok(algorithm) => algorithm,
+            Err(why) => return digest_refused(digest, &why),
+        };
+        if algorithm.digest(&req.body) != digest {
             return digest_invalid(digest);
         }
-        return match reg.put_blob(name, req.body.clone()) {
-            Ok(d) => blob_created(name, &d),
+        return match reg.put_blob(name, digest, req.body.clone()) {
+            Ok(()) => blob_created(name, digest),
             Err(e) => error(500, "UNKNOWN", &format!("storage failure: {e}"), None),
         };
     }
@@ -211,15 +223,21 @@ pub(super) fn finish_upload(shared: &Shared, req: &crate::http::Req, name: &str,
     let Some(digest) = req.query("digest").map(str::to_string) else {
         return error(400, "DIGEST_INVALID", "digest missing", None);
     };
+    // Refused before the session is consumed, so the client can close it again with a
+    // digest the registry can check.
+    let algorithm = match digest::parse(&digest) {
+        Ok(algorithm) => algorithm,
+        Err(why) => return digest_refused(&digest, &why),
+    };
     let Some(mut upload) = reg.uploads.remove(id) else {
         return upload_unknown();
     };
     upload.data.extend_from_slice(&req.body);
-    if sha256_digest(&upload.data) != digest {
+    if algorithm.digest(&upload.data) != digest {
         return digest_invalid(&digest);
     }
-    match reg.put_blob(name, Bytes::from(upload.data)) {
-        Ok(d) => blob_created(name, &d),
+    match reg.put_blob(name, &digest, Bytes::from(upload.data)) {
+        Ok(()) => blob_created(name, &digest),
         Err(e) => error(500, "UNKNOWN", &format!("storage failure: {e}"), None),
     }
 }
