@@ -60,19 +60,10 @@ pub(crate) fn sha256_digest(data: &[u8]) -> String {
     Algorithm::Sha256.digest(data)
 }
 
-/// Whether `reference` has the shape of a digest (`algorithm:hex`), as opposed to a tag.
+/// Whether `reference` means a digest rather than a tag. Tags cannot contain `:`, so any
+/// reference with one is a digest, well formed or not.
 pub(crate) fn is_digest(reference: &str) -> bool {
-    match reference.split_once(':') {
-        Some((alg, hex)) => {
-            !alg.is_empty()
-                && alg
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && !hex.is_empty()
-                && hex.chars().all(|c| c.is_ascii_hexdigit())
-        }
-        None => false,
-    }
+    reference.contains(':')
 }
 
 /// Checks `digest` against the image spec's grammar

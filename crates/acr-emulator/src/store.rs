@@ -231,6 +231,8 @@ pub(crate) enum PutManifestError {
     TooLarge,
     Invalid(String),
     DigestMismatch,
+    /// The reference is neither a digest nor a valid tag.
+    InvalidTag,
     /// The reference is a digest the registry cannot check the manifest against.
     Digest(DigestError),
     BlobUnknown(String),
@@ -379,8 +381,10 @@ impl Registry {
         // tag, with sha256.
         let algorithm = if is_digest(reference) {
             digest::parse(reference).map_err(PutManifestError::Digest)?
-        } else {
+        } else if crate::routes::valid_tag(reference) {
             digest::Algorithm::Sha256
+        } else {
+            return Err(PutManifestError::InvalidTag);
         };
         let digest = algorithm.digest(&body);
         if is_digest(reference) && reference != digest {

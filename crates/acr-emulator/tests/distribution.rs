@@ -802,3 +802,66 @@ async fn unsupported_digest_algorithms_are_refused_as_such() {
     );
     emu.shutdown().await;
 }
+
+/// The spec: "`<tag-or-digest>` as a tag MUST be at most 128 characters in length and MUST
+/// match the following regular expression: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`", and "The
+/// `<tag-or-digest>` MUST NOT be in any other format."
+#[tokio::test]
+async fn references_that_are_neither_tag_nor_digest_are_refused() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let manifest =
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    let put = |reference: String| {
+        c.put(format!("{}/v2/r/manifests/{reference}", emu.endpoint()))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest)
+            .send()
+    };
+
+    // A colon makes a digest, so these are judged as digests.
+    let resp = put("sha256:baddigeststring".into()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    let resp = put("bad:tag".into()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    // Tags outside the grammar: a leading separator, too long, a character it lacks.
+    for bad in [
+        ".v1".to_string(),
+        "-v1".into(),
+        "a".repeat(129),
+        "v1%2Bx".into(),
+    ] {
+        let resp = put(bad.clone()).await.unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        assert_eq!(error_code(resp).await, "MANIFEST_INVALID", "{bad}");
+    }
+    // The grammar's edges are accepted.
+    for good in ["_v1.0-rc".to_string(), "a".repeat(128)] {
+        let resp = put(good.clone()).await.unwrap();
+        assert_eq!(resp.status(), 201, "{good}");
+    }
+
+    let resp = c
+        .get(format!("{}/v2/r/tags/list", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["_v1.0-rc", "a".repeat(128)]));
+    let resp = c
+        .get(format!(
+            "{}/v2/r/manifests/sha256:baddigeststring",
+            emu.endpoint()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    emu.shutdown().await;
+}

@@ -90,6 +90,13 @@ pub(super) fn put_manifest(
             Some(json!(why)),
         ),
         Err(PutManifestError::Digest(why)) => digest_refused(reference, &why),
+        // The spec's error codes have none for tags; the manifest push is what is refused.
+        Err(PutManifestError::InvalidTag) => error(
+            400,
+            "MANIFEST_INVALID",
+            "invalid tag: tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
+            Some(json!(reference)),
+        ),
         Err(PutManifestError::DigestMismatch) => error(
             400,
             "DIGEST_INVALID",
