@@ -18,6 +18,14 @@ pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
+/// Whether a layer of this media type may live outside the registry (Windows base layers,
+/// for one): OCI's non-distributable layers and Docker's foreign ones. Their blobs are
+/// fetched from the descriptor's `urls`, so a manifest need not find them here.
+fn is_foreign_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.nondistributable.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.foreign.")
+}
+
 /// The largest manifest ACR accepts (and clients accept), 4 MiB.
 pub(crate) const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
 
@@ -472,7 +480,13 @@ impl Registry {
             }
             for layer in layers {
                 image_size += descriptor_size(layer);
-                if let Some(d) = descriptor_digest(layer) {
+                let foreign = layer
+                    .get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .is_some_and(is_foreign_layer);
+                if let Some(d) = descriptor_digest(layer)
+                    && !foreign
+                {
                     needed.push(d);
                 }
             }

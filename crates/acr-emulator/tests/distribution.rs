@@ -865,3 +865,86 @@ async fn references_that_are_neither_tag_nor_digest_are_refused() {
     assert_eq!(resp.status(), 404);
     emu.shutdown().await;
 }
+
+/// The image spec: non-distributable layers "are typically downloaded directly from a
+/// distributor but never uploaded", and "Implementations SHOULD NOT upload layers tagged
+/// with this media type"; Docker's foreign layers are the same idea. The distribution spec
+/// lets a registry refuse a manifest over missing blobs ("MAY reject"), so it need not
+/// refuse one over blobs that are never uploaded.
+#[tokio::test]
+async fn non_distributable_and_foreign_layers_need_no_blob() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "win").await;
+    let config = br#"{"architecture":"amd64","os":"windows"}"#;
+    let config_digest = emu.put_blob("win", config.to_vec()).unwrap();
+    let layer_digest = emu.put_blob("win", b"app layer".to_vec()).unwrap();
+    let absent = sha256(b"a base layer only its distributor serves");
+    let descriptor = |media_type: &str, digest: &str, size: usize| json!({"mediaType": media_type, "digest": digest, "size": size});
+    let manifest = |media_type: &str, config_type: &str, base_type: &str| {
+        let mut base = descriptor(base_type, &absent, 1024);
+        base["urls"] = json!(["https://distributor.example/base.tar.gz"]);
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": descriptor(config_type, &config_digest, config.len()),
+            "layers": [base, descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, 9)],
+        }))
+        .unwrap()
+    };
+    let cases = [
+        (
+            "oci",
+            manifest(
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            ),
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            "docker",
+            manifest(
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.container.image.v1+json",
+                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            ),
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+        (
+            "missing",
+            manifest(
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            ),
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+    ];
+    for (tag, body, content_type) in cases {
+        let resp = c
+            .put(format!("{}/v2/win/manifests/{tag}", emu.endpoint()))
+            .bearer_auth(&token)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        if tag == "missing" {
+            // An ordinary layer is still required to be in the repository.
+            assert_eq!(resp.status(), 400);
+            assert_eq!(error_code(resp).await, "MANIFEST_BLOB_UNKNOWN");
+        } else {
+            assert_eq!(resp.status(), 201, "{tag}");
+        }
+    }
+    let resp = c
+        .get(format!("{}/v2/win/tags/list", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["docker", "oci"]));
+    emu.shutdown().await;
+}
