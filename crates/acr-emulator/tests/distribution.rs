@@ -948,3 +948,51 @@ async fn non_distributable_and_foreign_layers_need_no_blob() {
     assert_eq!(body["tags"], json!(["docker", "oci"]));
     emu.shutdown().await;
 }
+
+/// The spec on listing referrers: "If the registry supports the referrers API, the registry
+/// MUST NOT return a `404 Not Found` to a referrers API requests", "If a query results in no
+/// matching referrers, an empty manifest list MUST be returned", and "If the request is
+/// invalid, such as a `<digest>` with an invalid syntax, a `400 Bad Request` MUST be
+/// returned".
+#[tokio::test]
+async fn referrers_of_a_repository_that_does_not_exist_are_an_empty_index() {
+    let emu = start().await;
+    let c = client();
+    // "blobs-only" holds a blob but no manifest, so it is not a repository clients can see.
+    emu.put_blob("blobs-only", b"x".to_vec()).unwrap();
+    let subject = sha256(b"a manifest nobody pushed");
+    for repo in ["nothere", "blobs-only"] {
+        let resp = c
+            .get(format!("{}/v2/{repo}/referrers/{subject}", emu.endpoint()))
+            .bearer_auth(admin_token(&emu, repo).await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{repo}");
+        assert_eq!(
+            header(&resp, "content-type").unwrap(),
+            "application/vnd.oci.image.index.v1+json"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [],
+            })
+        );
+    }
+    let resp = c
+        .get(format!(
+            "{}/v2/nothere/referrers/sha256:not-hex",
+            emu.endpoint()
+        ))
+        .bearer_auth(admin_token(&emu, "nothere").await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    emu.shutdown().await;
+}

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::digest::is_digest;
+use crate::digest::{self, is_digest};
 use crate::http::{Resp, digest_refused, disallowed, error, manifest_unknown, name_unknown};
 use crate::server::Shared;
 use crate::store::{OCI_INDEX, PutManifestError};
@@ -150,22 +150,18 @@ pub(super) fn delete_manifest(shared: &Shared, name: &str, reference: &str) -> R
 }
 
 pub(super) fn referrers(shared: &Shared, req: &crate::http::Req, name: &str, digest: &str) -> Resp {
-    if !is_digest(digest) {
-        return error(
-            400,
-            "DIGEST_INVALID",
-            "provided digest is invalid",
-            Some(json!(digest)),
-        );
+    if let Err(why) = digest::parse(digest) {
+        return digest_refused(digest, &why);
     }
     let reg = shared.registry();
-    let Some(repo) = reg.visible_repo(name) else {
-        return name_unknown(name);
-    };
+    // A repository that does not exist has no referrers: the spec forbids a 404 here, which
+    // clients take to mean the registry lacks the referrers API.
+    let manifests = reg
+        .visible_repo(name)
+        .into_iter()
+        .flat_map(|repo| repo.manifests.iter());
     let filter = req.query("artifactType").filter(|a| !a.is_empty());
-    let descriptors: Vec<Value> = repo
-        .manifests
-        .iter()
+    let descriptors: Vec<Value> = manifests
         .filter(|(_, m)| m.subject.as_deref() == Some(digest))
         .filter_map(|(d, m)| {
             let artifact_type = m
