@@ -996,3 +996,66 @@ async fn referrers_of_a_repository_that_does_not_exist_are_an_empty_index() {
     assert_eq!(error_code(resp).await, "DIGEST_INVALID");
     emu.shutdown().await;
 }
+
+/// The spec: "If the final chunk is uploaded out of order, the registry MUST respond with a
+/// `416 Requested Range Not Satisfiable` code", and "To get the current status after a 416
+/// error, issue a `GET` request to a URL `<blob-push-location>`", which "MUST be a `204 No
+/// Content`" for an active upload: the session outlives the refusal.
+#[tokio::test]
+async fn out_of_order_final_chunk_is_416_and_keeps_the_session() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let url = |location: &str| format!("{}{location}", emu.endpoint());
+    let digest = sha256(b"abcdef");
+    let location = start_upload(&emu, &token, "r").await;
+    let resp = c
+        .patch(url(&location))
+        .bearer_auth(&token)
+        .header("Content-Range", "0-2")
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap();
+
+    let resp = c
+        .put(url(&format!("{location}&digest={digest}")))
+        .bearer_auth(&token)
+        .header("Content-Range", "4-6")
+        .body("def")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 416);
+    assert_eq!(header(&resp, "range").unwrap(), "0-2");
+    let resume = header(&resp, "location").unwrap();
+
+    let resp = c
+        .get(url(&resume))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(header(&resp, "range").unwrap(), "0-2");
+
+    let resp = c
+        .put(url(&format!("{resume}&digest={digest}")))
+        .bearer_auth(&token)
+        .header("Content-Range", "3-5")
+        .body("def")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = c
+        .get(url(&format!("/v2/r/blobs/{digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"abcdef");
+    emu.shutdown().await;
+}

@@ -182,32 +182,49 @@ fn check_upload(
     Ok(())
 }
 
+/// Refuses a chunk whose `Content-Range`, when sent, does not start where the upload
+/// ends: 416 with the session left as it was, and where it stands, so the client can
+/// resume from there.
+fn check_chunk_start(
+    shared: &Shared,
+    reg: &Registry,
+    req: &crate::http::Req,
+    name: &str,
+    id: &str,
+) -> Result<(), Resp> {
+    let Some(range) = req.header("content-range") else {
+        return Ok(());
+    };
+    let len = reg.uploads[id].data.len();
+    let spec = range
+        .trim()
+        .trim_start_matches("bytes")
+        .trim()
+        .trim_start_matches('=');
+    let start = spec
+        .split('-')
+        .next()
+        .and_then(|s| s.trim().parse::<usize>().ok());
+    if start == Some(len) {
+        return Ok(());
+    }
+    Err(error(
+        416,
+        "BLOB_UPLOAD_INVALID",
+        "the chunk does not continue the upload",
+        None,
+    )
+    .header("Location", upload_location(shared, reg, name, id))
+    .header("Range", upload_range(len)))
+}
+
 pub(super) fn patch_upload(shared: &Shared, req: &crate::http::Req, name: &str, id: &str) -> Resp {
     let mut reg = shared.registry();
     if let Err(r) = check_upload(shared, &reg, req, name, id) {
         return r;
     }
-    let len = reg.uploads[id].data.len();
-    if let Some(range) = req.header("content-range") {
-        let spec = range
-            .trim()
-            .trim_start_matches("bytes")
-            .trim()
-            .trim_start_matches('=');
-        let start = spec
-            .split('-')
-            .next()
-            .and_then(|s| s.trim().parse::<usize>().ok());
-        if start != Some(len) {
-            return error(
-                416,
-                "BLOB_UPLOAD_INVALID",
-                "the chunk does not continue the upload",
-                None,
-            )
-            .header("Location", upload_location(shared, &reg, name, id))
-            .header("Range", upload_range(len));
-        }
+    if let Err(r) = check_chunk_start(shared, &reg, req, name, id) {
+        return r;
     }
     if let Some(u) = reg.uploads.get_mut(id) {
         u.data.extend_from_slice(&req.body);
@@ -229,6 +246,9 @@ pub(super) fn finish_upload(shared: &Shared, req: &crate::http::Req, name: &str,
         Ok(algorithm) => algorithm,
         Err(why) => return digest_refused(&digest, &why),
     };
+    if let Err(r) = check_chunk_start(shared, &reg, req, name, id) {
+        return r;
+    }
     let Some(mut upload) = reg.uploads.remove(id) else {
         return upload_unknown();
     };
