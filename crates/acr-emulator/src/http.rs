@@ -92,7 +92,7 @@ pub(crate) fn name_unknown(name: &str) -> Resp {
 }
 
 pub(crate) fn manifest_unknown(reference: &str) -> Resp {
-    let message = if crate::store::is_digest(reference) {
+    let message = if crate::digest::is_digest(reference) {
         format!("manifest {reference} is not found")
     } else {
         format!("manifest tagged by \"{reference}\" is not found")
@@ -111,6 +111,19 @@ pub(crate) fn blob_unknown(digest: &str) -> Resp {
         "blob unknown to registry",
         Some(json!(digest)),
     )
+}
+
+/// The answer to a digest that is malformed or names an algorithm the registry does not
+/// compute: 400 either way, as the distribution spec asks of blob pushes, with a message
+/// that tells the two apart.
+pub(crate) fn digest_refused(digest: &str, why: &crate::digest::DigestError) -> Resp {
+    let message = match why {
+        crate::digest::DigestError::Invalid => "provided digest is invalid".to_string(),
+        crate::digest::DigestError::Unsupported(algorithm) => format!(
+            "unsupported digest algorithm {algorithm:?}: this registry supports sha256 and sha512"
+        ),
+    };
+    error(400, "DIGEST_INVALID", &message, Some(json!(digest)))
 }
 
 /// What ACR answers when a `changeableAttributes` flag forbids the operation (HTTP 405,

@@ -22,9 +22,11 @@
 //! ```
 
 mod auth;
+mod digest;
 mod faults;
 mod handlers;
 mod http;
+mod index;
 mod routes;
 mod server;
 mod store;
@@ -280,10 +282,13 @@ impl Emulator {
     /// Stores a blob in `repository` without HTTP; returns its digest.
     pub fn put_blob(&self, repository: &str, data: impl Into<Bytes>) -> Result<String, Error> {
         check_name(repository)?;
+        let data = data.into();
+        let digest = digest::sha256_digest(&data);
         self.shared
             .registry()
-            .put_blob(repository, data.into())
-            .map_err(|e| Error(format!("storing blob: {e}")))
+            .put_blob(repository, &digest, data)
+            .map_err(|e| Error(format!("storing blob: {e}")))?;
+        Ok(digest)
     }
 
     /// Stores a manifest under `reference` (a tag, or the manifest's own digest) without

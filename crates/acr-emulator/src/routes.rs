@@ -62,6 +62,18 @@ pub(crate) fn valid_name(name: &str) -> bool {
         })
 }
 
+/// The distribution spec's tag grammar, `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub(crate) fn valid_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && word(&bytes[0])
+        && bytes[1..]
+            .iter()
+            .all(|b| word(b) || matches!(b, b'.' | b'-'))
+}
+
 fn split_suffix<'a>(rest: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
     let at = rest.rfind(marker)?;
     Some((&rest[..at], &rest[at + marker.len()..]))
@@ -205,5 +217,18 @@ mod tests {
         assert!(!valid_name("a___b"));
         assert!(!valid_name("a//b"));
         assert!(!valid_name("-a"));
+    }
+
+    #[test]
+    fn tags() {
+        assert!(valid_tag("v1.2.3-rc_1"));
+        assert!(valid_tag("_x"));
+        assert!(valid_tag(&"a".repeat(128)));
+        assert!(!valid_tag(&"a".repeat(129)));
+        assert!(!valid_tag(""));
+        assert!(!valid_tag(".v1"));
+        assert!(!valid_tag("-v1"));
+        assert!(!valid_tag("bad:tag"));
+        assert!(!valid_tag("a/b"));
     }
 }

@@ -9,41 +9,25 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+
+use crate::digest::{self, DigestError, is_digest, sha256_digest};
+use crate::index::{Tags, Timeline};
 
 /// ACR's media types that an index may carry.
 pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
+/// Whether a layer of this media type may live outside the registry (Windows base layers,
+/// for one): OCI's non-distributable layers and Docker's foreign ones. Their blobs are
+/// fetched from the descriptor's `urls`, so a manifest need not find them here.
+fn is_foreign_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.nondistributable.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.foreign.")
+}
+
 /// The largest manifest ACR accepts (and clients accept), 4 MiB.
 pub(crate) const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
-
-/// `sha256:<hex>` of `data`.
-pub(crate) fn sha256_digest(data: &[u8]) -> String {
-    let hash = Sha256::digest(data);
-    let mut out = String::with_capacity(71);
-    out.push_str("sha256:");
-    for byte in hash.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
-
-/// Whether `reference` has the shape of a digest (`algorithm:hex`), as opposed to a tag.
-pub(crate) fn is_digest(reference: &str) -> bool {
-    match reference.split_once(':') {
-        Some((alg, hex)) => {
-            !alg.is_empty()
-                && alg
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && !hex.is_empty()
-                && hex.chars().all(|c| c.is_ascii_hexdigit())
-        }
-        None => false,
-    }
-}
 
 /// The four flags ACR lets users toggle on repositories, manifests and tags.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -148,8 +132,8 @@ pub(crate) struct Repo {
     /// do not make it visible, as on ACR.
     pub(crate) visible: bool,
     pub(crate) blobs: BTreeSet<String>,
-    pub(crate) manifests: BTreeMap<String, ManifestMeta>,
-    pub(crate) tags: BTreeMap<String, TagMeta>,
+    pub(crate) manifests: Timeline<ManifestMeta>,
+    pub(crate) tags: Tags,
 }
 
 impl Repo {
@@ -160,18 +144,9 @@ impl Repo {
             attributes: Attributes::default(),
             visible: false,
             blobs: BTreeSet::new(),
-            manifests: BTreeMap::new(),
-            tags: BTreeMap::new(),
+            manifests: Timeline::default(),
+            tags: Tags::default(),
         }
-    }
-
-    /// Tags pointing at `digest`, in name order.
-    pub(crate) fn tags_of(&self, digest: &str) -> Vec<String> {
-        self.tags
-            .iter()
-            .filter(|(_, t)| t.digest == digest)
-            .map(|(name, _)| name.clone())
-            .collect()
     }
 
     /// Resolves a tag or digest to a digest present in this repository.
@@ -264,6 +239,10 @@ pub(crate) enum PutManifestError {
     TooLarge,
     Invalid(String),
     DigestMismatch,
+    /// The reference is neither a digest nor a valid tag.
+    InvalidTag,
+    /// The reference is a digest the registry cannot check the manifest against.
+    Digest(DigestError),
     BlobUnknown(String),
     Locked,
     Io(std::io::Error),
@@ -343,13 +322,17 @@ impl Registry {
             && self.blobs.contains(digest)
     }
 
-    /// Stores blob bytes and links them into `repo`; returns the digest.
-    pub(crate) fn put_blob(&mut self, repo: &str, data: Bytes) -> std::io::Result<String> {
-        let digest = sha256_digest(&data);
-        self.blobs.put(&digest, data)?;
-        self.repo_mut(repo).blobs.insert(digest.clone());
-        self.persist()?;
-        Ok(digest)
+    /// Stores blob bytes under `digest`, which the caller has computed from them, and
+    /// links them into `repo`.
+    pub(crate) fn put_blob(
+        &mut self,
+        repo: &str,
+        digest: &str,
+        data: Bytes,
+    ) -> std::io::Result<()> {
+        self.blobs.put(digest, data)?;
+        self.repo_mut(repo).blobs.insert(digest.to_string());
+        self.persist()
     }
 
     /// Links an existing blob into another repository.
@@ -402,7 +385,16 @@ impl Registry {
         if body.len() > MAX_MANIFEST_SIZE {
             return Err(PutManifestError::TooLarge);
         }
-        let digest = sha256_digest(&body);
+        // Pushed by digest, a manifest is named with that digest's algorithm; pushed by
+        // tag, with sha256.
+        let algorithm = if is_digest(reference) {
+            digest::parse(reference).map_err(PutManifestError::Digest)?
+        } else if crate::routes::valid_tag(reference) {
+            digest::Algorithm::Sha256
+        } else {
+            return Err(PutManifestError::InvalidTag);
+        };
+        let digest = algorithm.digest(&body);
         if is_digest(reference) && reference != digest {
             return Err(PutManifestError::DigestMismatch);
         }
@@ -488,7 +480,13 @@ impl Registry {
             }
             for layer in layers {
                 image_size += descriptor_size(layer);
-                if let Some(d) = descriptor_digest(layer) {
+                let foreign = layer
+                    .get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .is_some_and(is_foreign_layer);
+                if let Some(d) = descriptor_digest(layer)
+                    && !foreign
+                {
                     needed.push(d);
                 }
             }
@@ -530,38 +528,28 @@ impl Registry {
         repo_entry.updated = now;
         let size = body.len() as u64;
         // Pushing a manifest again (say, under a new tag) leaves its timestamps alone.
-        repo_entry
-            .manifests
-            .entry(digest.clone())
-            .or_insert(ManifestMeta {
-                media_type,
-                size,
-                image_size,
-                created: now,
-                updated: now,
-                attributes: Attributes::default(),
-                architecture,
-                os,
-                config_media_type,
-                artifact_type,
-                subject,
-                annotations,
-                references,
-            });
-        if !is_digest(reference) {
-            repo_entry
-                .tags
-                .entry(reference.to_string())
-                .and_modify(|t| {
-                    t.digest = digest.clone();
-                    t.updated = now;
-                })
-                .or_insert(TagMeta {
-                    digest: digest.clone(),
+        if !repo_entry.manifests.contains_key(&digest) {
+            repo_entry.manifests.insert(
+                &digest,
+                ManifestMeta {
+                    media_type,
+                    size,
+                    image_size,
                     created: now,
                     updated: now,
                     attributes: Attributes::default(),
-                });
+                    architecture,
+                    os,
+                    config_media_type,
+                    artifact_type,
+                    subject,
+                    annotations,
+                    references,
+                },
+            );
+        }
+        if !is_digest(reference) {
+            repo_entry.tags.point(reference, &digest, now);
         }
         self.blobs
             .put(&digest, body)

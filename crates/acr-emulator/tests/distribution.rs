@@ -589,3 +589,473 @@ async fn referrers_list_manifests_with_a_subject_and_filter_by_artifact_type() {
     );
     emu.shutdown().await;
 }
+
+async fn error_message(resp: reqwest::Response) -> (String, String) {
+    let body: Value = resp.json().await.expect("error body is JSON");
+    let error = &body["errors"][0];
+    (
+        error["code"].as_str().unwrap_or_default().to_string(),
+        error["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The spec: "When pushing a blob with a digest algorithm other than `sha256`, the post
+/// request SHOULD include the `digest-algorithm` parameter", and "if the client provided
+/// digest is invalid or uses an unsupported algorithm, the registry SHOULD respond with a
+/// response code `400 Bad Request`". The image spec registers sha512 beside sha256.
+#[tokio::test]
+async fn sha512_blobs_and_manifests_round_trip() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let url = |path: &str| format!("{}{path}", emu.endpoint());
+    let layer = b"a layer named by sha512".to_vec();
+    let layer_digest = sha512(&layer);
+
+    // Chunked: POST with digest-algorithm, PATCH, then PUT with the sha512 digest.
+    let resp = c
+        .post(url("/v2/r/blobs/uploads/?digest-algorithm=sha512"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap();
+    let resp = c
+        .patch(url(&location))
+        .bearer_auth(&token)
+        .header("Content-Range", format!("0-{}", layer.len() - 1))
+        .body(layer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap();
+    let resp = c
+        .put(url(&format!("{location}&digest={layer_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        layer_digest
+    );
+    assert_eq!(
+        header(&resp, "location").unwrap(),
+        format!("/v2/r/blobs/{layer_digest}")
+    );
+    let resp = c
+        .get(url(&format!("/v2/r/blobs/{layer_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        layer_digest
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &layer[..]);
+
+    // Monolithic, in the POST itself.
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let config_digest = sha512(&config);
+    let resp = c
+        .post(url(&format!("/v2/r/blobs/uploads/?digest={config_digest}")))
+        .bearer_auth(&token)
+        .body(config.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = c
+        .head(url(&format!("/v2/r/blobs/{config_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "content-length").unwrap(),
+        config.len().to_string()
+    );
+
+    // A manifest over both, pushed by its own sha512 digest.
+    let manifest = image_manifest(
+        (&config_digest, config.len()),
+        &[(&layer_digest, layer.len())],
+    );
+    let manifest_digest = sha512(&manifest);
+    let resp = c
+        .put(url(&format!("/v2/r/manifests/{manifest_digest}")))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        manifest_digest
+    );
+    let resp = c
+        .get(url(&format!("/v2/r/manifests/{manifest_digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "docker-content-digest").unwrap(),
+        manifest_digest
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &manifest[..]);
+
+    // A sha512 digest of other content is still a mismatch.
+    let resp = c
+        .put(url(&format!("/v2/r/manifests/{}", sha512(b"other"))))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn unsupported_digest_algorithms_are_refused_as_such() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let url = |path: &str| format!("{}{path}", emu.endpoint());
+    let sha384 = format!("sha384:{}", "0".repeat(96));
+
+    let resp = c
+        .post(url("/v2/r/blobs/uploads/?digest-algorithm=blake2b"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (code, message) = error_message(resp).await;
+    assert_eq!(code, "DIGEST_INVALID");
+    assert!(
+        message.contains("unsupported digest algorithm"),
+        "{message}"
+    );
+
+    let resp = c
+        .post(url(&format!("/v2/r/blobs/uploads/?digest={sha384}")))
+        .bearer_auth(&token)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (_, message) = error_message(resp).await;
+    assert!(message.contains("\"sha384\""), "{message}");
+
+    // Closing a session with such a digest leaves the session open for a usable one.
+    let location = start_upload(&emu, &token, "r").await;
+    let resp = c
+        .put(url(&format!("{location}&digest={sha384}")))
+        .bearer_auth(&token)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (_, message) = error_message(resp).await;
+    assert!(
+        message.contains("unsupported digest algorithm"),
+        "{message}"
+    );
+    let resp = c
+        .put(url(&format!("{location}&digest={}", sha256(b"data"))))
+        .bearer_auth(&token)
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let resp = c
+        .put(url(&format!("/v2/r/manifests/{sha384}")))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(r#"{"schemaVersion":2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (code, message) = error_message(resp).await;
+    assert_eq!(code, "DIGEST_INVALID");
+    assert!(
+        message.contains("unsupported digest algorithm"),
+        "{message}"
+    );
+    emu.shutdown().await;
+}
+
+/// The spec: "`<tag-or-digest>` as a tag MUST be at most 128 characters in length and MUST
+/// match the following regular expression: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`", and "The
+/// `<tag-or-digest>` MUST NOT be in any other format."
+#[tokio::test]
+async fn references_that_are_neither_tag_nor_digest_are_refused() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let manifest =
+        r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;
+    let put = |reference: String| {
+        c.put(format!("{}/v2/r/manifests/{reference}", emu.endpoint()))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest)
+            .send()
+    };
+
+    // A colon makes a digest, so these are judged as digests.
+    let resp = put("sha256:baddigeststring".into()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    let resp = put("bad:tag".into()).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    // Tags outside the grammar: a leading separator, too long, a character it lacks.
+    for bad in [
+        ".v1".to_string(),
+        "-v1".into(),
+        "a".repeat(129),
+        "v1%2Bx".into(),
+    ] {
+        let resp = put(bad.clone()).await.unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+        assert_eq!(error_code(resp).await, "MANIFEST_INVALID", "{bad}");
+    }
+    // The grammar's edges are accepted.
+    for good in ["_v1.0-rc".to_string(), "a".repeat(128)] {
+        let resp = put(good.clone()).await.unwrap();
+        assert_eq!(resp.status(), 201, "{good}");
+    }
+
+    let resp = c
+        .get(format!("{}/v2/r/tags/list", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["_v1.0-rc", "a".repeat(128)]));
+    let resp = c
+        .get(format!(
+            "{}/v2/r/manifests/sha256:baddigeststring",
+            emu.endpoint()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    emu.shutdown().await;
+}
+
+/// The image spec: non-distributable layers "are typically downloaded directly from a
+/// distributor but never uploaded", and "Implementations SHOULD NOT upload layers tagged
+/// with this media type"; Docker's foreign layers are the same idea. The distribution spec
+/// lets a registry refuse a manifest over missing blobs ("MAY reject"), so it need not
+/// refuse one over blobs that are never uploaded.
+#[tokio::test]
+async fn non_distributable_and_foreign_layers_need_no_blob() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "win").await;
+    let config = br#"{"architecture":"amd64","os":"windows"}"#;
+    let config_digest = emu.put_blob("win", config.to_vec()).unwrap();
+    let layer_digest = emu.put_blob("win", b"app layer".to_vec()).unwrap();
+    let absent = sha256(b"a base layer only its distributor serves");
+    let descriptor = |media_type: &str, digest: &str, size: usize| json!({"mediaType": media_type, "digest": digest, "size": size});
+    let manifest = |media_type: &str, config_type: &str, base_type: &str| {
+        let mut base = descriptor(base_type, &absent, 1024);
+        base["urls"] = json!(["https://distributor.example/base.tar.gz"]);
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": descriptor(config_type, &config_digest, config.len()),
+            "layers": [base, descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, 9)],
+        }))
+        .unwrap()
+    };
+    let cases = [
+        (
+            "oci",
+            manifest(
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            ),
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+        (
+            "docker",
+            manifest(
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.container.image.v1+json",
+                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+            ),
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+        (
+            "missing",
+            manifest(
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            ),
+            "application/vnd.oci.image.manifest.v1+json",
+        ),
+    ];
+    for (tag, body, content_type) in cases {
+        let resp = c
+            .put(format!("{}/v2/win/manifests/{tag}", emu.endpoint()))
+            .bearer_auth(&token)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        if tag == "missing" {
+            // An ordinary layer is still required to be in the repository.
+            assert_eq!(resp.status(), 400);
+            assert_eq!(error_code(resp).await, "MANIFEST_BLOB_UNKNOWN");
+        } else {
+            assert_eq!(resp.status(), 201, "{tag}");
+        }
+    }
+    let resp = c
+        .get(format!("{}/v2/win/tags/list", emu.endpoint()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["tags"], json!(["docker", "oci"]));
+    emu.shutdown().await;
+}
+
+/// The spec on listing referrers: "If the registry supports the referrers API, the registry
+/// MUST NOT return a `404 Not Found` to a referrers API requests", "If a query results in no
+/// matching referrers, an empty manifest list MUST be returned", and "If the request is
+/// invalid, such as a `<digest>` with an invalid syntax, a `400 Bad Request` MUST be
+/// returned".
+#[tokio::test]
+async fn referrers_of_a_repository_that_does_not_exist_are_an_empty_index() {
+    let emu = start().await;
+    let c = client();
+    // "blobs-only" holds a blob but no manifest, so it is not a repository clients can see.
+    emu.put_blob("blobs-only", b"x".to_vec()).unwrap();
+    let subject = sha256(b"a manifest nobody pushed");
+    for repo in ["nothere", "blobs-only"] {
+        let resp = c
+            .get(format!("{}/v2/{repo}/referrers/{subject}", emu.endpoint()))
+            .bearer_auth(admin_token(&emu, repo).await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{repo}");
+        assert_eq!(
+            header(&resp, "content-type").unwrap(),
+            "application/vnd.oci.image.index.v1+json"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [],
+            })
+        );
+    }
+    let resp = c
+        .get(format!(
+            "{}/v2/nothere/referrers/sha256:not-hex",
+            emu.endpoint()
+        ))
+        .bearer_auth(admin_token(&emu, "nothere").await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(error_code(resp).await, "DIGEST_INVALID");
+    emu.shutdown().await;
+}
+
+/// The spec: "If the final chunk is uploaded out of order, the registry MUST respond with a
+/// `416 Requested Range Not Satisfiable` code", and "To get the current status after a 416
+/// error, issue a `GET` request to a URL `<blob-push-location>`", which "MUST be a `204 No
+/// Content`" for an active upload: the session outlives the refusal.
+#[tokio::test]
+async fn out_of_order_final_chunk_is_416_and_keeps_the_session() {
+    let emu = start().await;
+    let c = client();
+    let token = admin_token(&emu, "r").await;
+    let url = |location: &str| format!("{}{location}", emu.endpoint());
+    let digest = sha256(b"abcdef");
+    let location = start_upload(&emu, &token, "r").await;
+    let resp = c
+        .patch(url(&location))
+        .bearer_auth(&token)
+        .header("Content-Range", "0-2")
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let location = header(&resp, "location").unwrap();
+
+    let resp = c
+        .put(url(&format!("{location}&digest={digest}")))
+        .bearer_auth(&token)
+        .header("Content-Range", "4-6")
+        .body("def")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 416);
+    assert_eq!(header(&resp, "range").unwrap(), "0-2");
+    let resume = header(&resp, "location").unwrap();
+
+    let resp = c
+        .get(url(&resume))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(header(&resp, "range").unwrap(), "0-2");
+
+    let resp = c
+        .put(url(&format!("{resume}&digest={digest}")))
+        .bearer_auth(&token)
+        .header("Content-Range", "3-5")
+        .body("def")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = c
+        .get(url(&format!("/v2/r/blobs/{digest}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"abcdef");
+    emu.shutdown().await;
+}

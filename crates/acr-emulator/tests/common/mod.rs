@@ -80,6 +80,15 @@ pub fn sha256(data: &[u8]) -> String {
     )
 }
 
+pub fn sha512(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha512::digest(data);
+    format!(
+        "sha512:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
 /// An OCI image manifest for a config and layers already in the registry.
 pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
