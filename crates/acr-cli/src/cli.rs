@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// its credential helper if it names one, as `acr login` stores it; otherwise none.
 ///
 /// Exit codes: 0 success, 1 error, 2 usage, 3 not found, 4 authentication failed,
-/// 5 integrity (digest mismatch, manifest too large).
+/// 5 integrity (digest mismatch, manifest too large), 6 unsupported by this registry.
 #[derive(Debug, Parser)]
 #[command(name = "acr", version, propagate_version = true, max_term_width = 100)]
 pub(crate) struct Cli {

@@ -29,6 +29,9 @@ impl CliError {
                 acr::Error::DigestMismatch { .. } | acr::Error::ManifestTooLarge { .. },
             )
             | CliError::Integrity(_) => 5,
+            // The registry lacks the operation: nothing happened, which a script must not
+            // take for success or for an absent item.
+            CliError::Acr(acr::Error::Unsupported { .. }) => 6,
             // Input the library refused before sending anything (a repository name, a
             // tag, an endpoint) is a usage error like those the tool finds itself.
             CliError::Usage(_) | CliError::Acr(acr::Error::InvalidInput(_)) => 2,

@@ -345,6 +345,38 @@ async fn blobs_round_trip_on_distribution() {
     blob_round_trip(&Acr::new(&endpoint), &repository("blob")).await;
 }
 
+/// Distribution has no `/acr/v1` metadata API: the commands that need it exit 6 and
+/// change nothing; above all, a delete does not pass for done. The tag is still there,
+/// as a second look by `manifest get` shows.
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_commands_on_distribution_exit_unsupported_and_change_nothing() {
+    let Some(endpoint) = distribution() else {
+        return;
+    };
+    let acr = Acr::new(&endpoint);
+    let repo = repository("unsupported");
+    let layout = Layout::image("v1", false);
+    acr.run(&["push", &format!("{repo}:v1"), layout.path()])
+        .await
+        .ok();
+    for args in [
+        vec!["tag", "delete", &repo, "v1"],
+        vec!["manifest", "delete", &repo, "v1"],
+        vec!["repo", "delete", &repo],
+        vec!["tag", "show", &repo, "v1"],
+        vec!["repo", "show", &repo],
+    ] {
+        let run = acr.run(&args).await;
+        assert_eq!(run.code, 6, "{args:?}: {run:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("manifest.json");
+    acr.run(&["manifest", "get", &repo, "v1", "-o", out.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(std::fs::read(&out).unwrap(), layout.top);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn listings_and_properties_come_from_the_acr_metadata_api() {
     let registry = emulator().await;

@@ -81,6 +81,17 @@ pub enum Error {
     #[error("unexpected answer from the registry: {0}")]
     Protocol(String),
 
+    /// The registry does not offer this operation: it serves no such endpoint (a registry
+    /// that is not an Azure Container Registry has no `/acr/v1` metadata API), and nothing
+    /// was changed. Not an absence of the item: the registry cannot tell.
+    #[error("{registry} does not support {operation}")]
+    Unsupported {
+        /// The operation (`delete_tag`, `list_tags`, …).
+        operation: String,
+        /// The registry's host.
+        registry: String,
+    },
+
     /// The registry redirected more times than a client follows, or in a loop.
     #[error("more than {limit} redirects")]
     TooManyRedirects {
@@ -189,8 +200,25 @@ impl Error {
     /// [`Error::NotFound`], `401` and `403` are [`Error::Authentication`], anything else
     /// [`Error::Service`]. The message is the envelope's, or the start of any other body
     /// (proxies and gateways answer in HTML or plain text), or the status's reason.
-    pub(crate) fn classify(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Self {
-        let (code, message) = code_and_message(body).unwrap_or_else(|| (None, body_text(body)));
+    ///
+    /// A `404` is an absence only when the registry says what is absent, in its error
+    /// envelope; a bare `404` of ACR's metadata API (`/acr/…`) means the registry has no
+    /// such endpoint, [`Error::Unsupported`], so that a delete never takes a missing
+    /// endpoint for a deleted item.
+    pub(crate) fn classify(
+        status: u16,
+        url: &url::Url,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        let envelope = code_and_message(body);
+        if status == 404 && envelope.is_none() && url.path().starts_with("/acr/") {
+            return Error::Unsupported {
+                operation: format!("ACR's metadata API ({})", url.path()),
+                registry: url.host_str().unwrap_or_default().to_owned(),
+            };
+        }
+        let (code, message) = envelope.unwrap_or_else(|| (None, body_text(body)));
         Self::from_status(status, code, message, request_id(headers))
     }
 
@@ -199,8 +227,9 @@ impl Error {
     pub(crate) async fn from_response(mut response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = std::mem::take(response.headers_mut());
+        let url = response.url().clone();
         let body = read_capped(response, MAX_ERROR_BODY).await;
-        Self::classify(status, &headers, &body)
+        Self::classify(status, &url, &headers, &body)
     }
 
     fn from_status(

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,6 +43,17 @@ pub(crate) struct Pipeline {
     pub(crate) api_version: String,
     /// How long a try waits for the answer's status and headers.
     pub(crate) response_timeout: Duration,
+    /// Whether the registry serves ACR's metadata API, as a [`MetadataApi`].
+    metadata_api: AtomicU8,
+}
+
+/// What is known of a registry's `/acr/v1` metadata API, learnt from its first answer.
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MetadataApi {
+    Unknown = 0,
+    Served = 1,
+    Absent = 2,
 }
 
 impl fmt::Debug for Pipeline {
@@ -78,6 +90,7 @@ impl Pipeline {
             user_agent,
             api_version,
             response_timeout,
+            metadata_api: AtomicU8::new(MetadataApi::Unknown as u8),
         }
     }
 
@@ -150,6 +163,16 @@ impl Pipeline {
         }
     }
 
+    /// Remembers, from an answer of ACR's metadata API, whether the registry serves it.
+    fn learn_metadata_api(&self, outcome: &Result<reqwest::Response>) {
+        let state = match outcome {
+            Err(Error::Unsupported { .. }) => MetadataApi::Absent,
+            Ok(_) | Err(Error::NotFound { .. } | Error::Service { .. }) => MetadataApi::Served,
+            Err(_) => return,
+        };
+        self.metadata_api.store(state as u8, Ordering::Relaxed);
+    }
+
     /// Per-call stage, then the retry loop.
     async fn send(
         self: &Arc<Self>,
@@ -157,6 +180,15 @@ impl Pipeline {
         mut request: reqwest::Request,
     ) -> Result<reqwest::Response> {
         self.check_scheme(request.url())?;
+        // A registry found without ACR's metadata API is not asked again.
+        if request.url().path().starts_with("/acr/")
+            && self.metadata_api.load(Ordering::Relaxed) == MetadataApi::Absent as u8
+        {
+            return Err(Error::Unsupported {
+                operation: operation.id.to_owned(),
+                registry: self.endpoint.host_str().unwrap_or_default().to_owned(),
+            });
+        }
         let headers = request.headers_mut();
         headers.insert(USER_AGENT, self.user_agent.clone());
         headers.insert(CLIENT_REQUEST_ID, operation.request_id.clone());
@@ -708,6 +740,7 @@ impl acr_rest::Hooks for Operation {
         request: reqwest::Request,
         _operation_id: &'static str,
     ) -> reqwest::Result<reqwest::Response> {
+        let metadata = request.url().path().starts_with("/acr/");
         let outcome = match self.pipeline.send(self, request).await {
             Ok(response)
                 if response.status().is_client_error() || response.status().is_server_error() =>
@@ -717,6 +750,16 @@ impl acr_rest::Hooks for Operation {
             }
             outcome => outcome,
         };
+        let outcome = match outcome {
+            Err(Error::Unsupported { registry, .. }) => Err(Error::Unsupported {
+                operation: self.id.to_owned(),
+                registry,
+            }),
+            outcome => outcome,
+        };
+        if metadata {
+            self.pipeline.learn_metadata_api(&outcome);
+        }
         match outcome {
             Ok(response) => Ok(response),
             Err(error) => {

@@ -393,3 +393,44 @@ on_every_registry!(
     manifests_by_tag_and_by_digest,
     referrers
 );
+
+/// Distribution serves the OCI API only: the operations of ACR's metadata API are
+/// `Unsupported` there, and the deletes among them leave the image in place.
+#[tokio::test]
+async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing() {
+    for client in [distribution(), distribution_basic()].into_iter().flatten() {
+        let repository = "e2e/unsupported";
+        let config = client
+            .upload_blob(repository, b"{}".to_vec())
+            .await
+            .unwrap();
+        let manifest = acr::ImageManifest {
+            config: acr::Descriptor::new(
+                "application/vnd.oci.image.config.v1+json",
+                config.digest,
+                config.size,
+            ),
+            ..Default::default()
+        };
+        let digest = client
+            .set_manifest(repository, acr::ManifestBody::json(&manifest).unwrap())
+            .tag("v1")
+            .await
+            .unwrap();
+        let outcomes = [
+            client.delete_tag(repository, "v1").await.map(drop),
+            client.delete_manifest(repository, "v1").await.map(drop),
+            client.delete_repository(repository).await.map(drop),
+            client.get_tag_properties(repository, "v1").await.map(drop),
+            client.get_repository_properties(repository).await.map(drop),
+        ];
+        for outcome in outcomes {
+            assert!(
+                matches!(outcome, Err(Error::Unsupported { .. })),
+                "{outcome:?}"
+            );
+        }
+        let still = client.get_manifest(repository, "v1").await.unwrap();
+        assert_eq!(still.digest, digest);
+    }
+}

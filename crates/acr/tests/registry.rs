@@ -924,3 +924,38 @@ async fn a_ten_thousand_tag_listing_resumes_mid_way_from_its_continuation() {
     let expected: Vec<String> = (0..10_000).map(|i| format!("tag{i:05}")).collect();
     assert_eq!(names, expected);
 }
+
+/// A registry without ACR's metadata API answers its paths with a bare `404 page not
+/// found`: that is no absent tag, so a delete is `Unsupported`, not done, and the client
+/// does not ask that API again.
+#[tokio::test]
+async fn a_registry_without_the_metadata_api_makes_deletes_unsupported_not_done() {
+    let server = MockServer::start_async().await;
+    let bare = server
+        .mock_async(|when, then| {
+            when.path_prefix("/acr/v1/");
+            then.status(404)
+                .header("content-type", "text/plain; charset=utf-8")
+                .body("404 page not found\n");
+        })
+        .await;
+    let client = client(&server, Credential::anonymous());
+    let error = client.delete_tag("hello", "v1").await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Unsupported { operation, .. } if operation == "delete_tag"),
+        "{error:?}"
+    );
+    for error in [
+        client.delete_repository("hello").await.unwrap_err(),
+        client.delete_manifest("hello", "v1").await.unwrap_err(),
+        client.get_repository_properties("hello").await.unwrap_err(),
+        client
+            .list_tag_properties("hello", ArtifactTagOrder::Unordered)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
+    }
+    assert_eq!(bare.calls_async().await, 1, "the API was asked again");
+}
