@@ -504,16 +504,20 @@ async fn get_manifest_returns_the_exact_bytes() {
         .unwrap();
     mock.assert_async().await;
     assert_eq!(response.headers()["content-type"], accept);
-    let bytes: Vec<u8> = response
-        .into_inner()
+    let bytes = body_bytes(response.into_inner()).await;
+    assert_eq!(bytes, stored);
+}
+
+/// The whole body of a byte-stream answer.
+async fn body_bytes(stream: acr_rest::ByteStream) -> Vec<u8> {
+    stream
         .into_inner()
         .try_fold(Vec::new(), |mut all, chunk| async move {
             all.extend_from_slice(&chunk);
             Ok(all)
         })
         .await
-        .unwrap();
-    assert_eq!(bytes, stored);
+        .unwrap()
 }
 
 /// DeleteTag, DeleteManifest and DeleteAcrRepository list a body-less 202 and 404: the 202
@@ -831,15 +835,7 @@ async fn get_blob_reads_a_range() {
     mock.assert_async().await;
     assert_eq!(response.status(), 206);
     assert_eq!(response.headers()["content-range"], "bytes 2-5/10");
-    let bytes: Vec<u8> = response
-        .into_inner()
-        .into_inner()
-        .try_fold(Vec::new(), |mut all, chunk| async move {
-            all.extend_from_slice(&chunk);
-            Ok(all)
-        })
-        .await
-        .unwrap();
+    let bytes = body_bytes(response.into_inner()).await;
     assert_eq!(bytes, b"2345");
 }
 
@@ -983,15 +979,7 @@ async fn list_referrers_returns_the_index_bytes() {
         .unwrap();
     mock.assert_async().await;
     assert!(response.headers().contains_key("link"));
-    let bytes: Vec<u8> = response
-        .into_inner()
-        .into_inner()
-        .try_fold(Vec::new(), |mut all, chunk| async move {
-            all.extend_from_slice(&chunk);
-            Ok(all)
-        })
-        .await
-        .unwrap();
+    let bytes = body_bytes(response.into_inner()).await;
     assert_eq!(bytes, index);
 }
 

@@ -5,8 +5,10 @@
 //! the one at `ACR_BENCH_REGISTRY`, so that the figures measure this process, the client,
 //! alone. It prints, for each blob size: upload and download MB/s, plain SHA-256 MB/s over
 //! the same bytes, download / hash and download / plain-GET ratios, and the peak RSS of a
-//! process that did nothing but that upload and download. `ACR_BENCH_SIZES_MIB` (default `64,1024`) and `ACR_BENCH_CHUNKS_MIB`
-//! (default `4,8,16`) choose what is measured.
+//! process that did nothing but that upload and download. `ACR_BENCH_SIZES_MIB` (default
+//! `64,1024`) and `ACR_BENCH_CHUNKS_MIB` (default `0,8,16`; 0 is the client's defaults: one
+//! streamed GET down, 4 MiB chunks up) choose what is measured; ranged rows run with one
+//! and four ranges in flight.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,8 @@ fn orchestrate() {
             .collect()
     };
     let sizes = list("ACR_BENCH_SIZES_MIB", "64,1024");
-    let chunks = list("ACR_BENCH_CHUNKS_MIB", "4,8,16");
+    // 0: the client's defaults, one streamed GET down and 4 MiB chunks up.
+    let chunks = list("ACR_BENCH_CHUNKS_MIB", "0,8,16");
 
     let scratch = std::env::temp_dir().join(format!("acr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
@@ -71,7 +74,8 @@ fn orchestrate() {
         write_content(&file, size * MIB);
         let hash_rate = hash_rate(&file);
         for &chunk in &chunks {
-            for concurrency in [1, 4] {
+            let concurrencies: &[usize] = if chunk == 0 { &[1] } else { &[1, 4] };
+            for &concurrency in concurrencies {
                 let run = format!(
                     "{endpoint}|{}|{size}|{chunk}|{concurrency}|{hash_rate}",
                     file.display()
@@ -109,11 +113,13 @@ fn measure(run: &str) {
     let chunk_size = (chunk * MIB) as usize;
     let (up, down, raw_get) = runtime.block_on(async {
         let started = Instant::now();
-        let uploaded = client
-            .upload_blob("bench/blobs", BlobData::file(file))
-            .chunk_size(chunk_size)
-            .await
-            .unwrap();
+        let upload = client.upload_blob("bench/blobs", BlobData::file(file));
+        let upload = if chunk == 0 {
+            upload
+        } else {
+            upload.chunk_size(chunk_size)
+        };
+        let uploaded = upload.await.unwrap();
         let up = started.elapsed();
         // What the registry can serve: one plain GET, bytes discarded.
         let started = Instant::now();
@@ -122,10 +128,13 @@ fn measure(run: &str) {
         while response.chunk().await.unwrap().is_some() {}
         let raw_get = started.elapsed();
         let started = Instant::now();
-        let received = client
-            .download_blob("bench/blobs", &uploaded.digest)
-            .chunk_size(chunk_size)
-            .concurrency(concurrency)
+        let download = client.download_blob("bench/blobs", &uploaded.digest);
+        let download = if chunk == 0 {
+            download
+        } else {
+            download.chunk_size(chunk_size).concurrency(concurrency)
+        };
+        let received = download
             .await
             .unwrap()
             .write_to(&mut tokio::io::sink())
@@ -141,8 +150,13 @@ fn measure(run: &str) {
     });
     let download_rate = rate(size * MIB, down);
     let raw_rate = rate(size * MIB, raw_get);
+    let chunk = if chunk == 0 {
+        "dflt".to_owned()
+    } else {
+        format!("{chunk}MiB")
+    };
     println!(
-        "{:>5}MiB {:>3}MiB {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>8.2} {:>8.2} {:>6.1}MiB",
+        "{:>5}MiB {:>6} {:>5} {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>6.0}MB/s {:>8.2} {:>8.2} {:>6.1}MiB",
         size,
         chunk,
         concurrency,
