@@ -514,7 +514,9 @@ async fn read_body(mut response: reqwest::Response, limit: BodyLimit) -> Result<
             .into(),
         ));
     }
+    // An empty body is the operation's to judge (`GET /v2/` may answer with none).
     if limit.json
+        && !body.is_empty()
         && let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(&body)
     {
         return Err(Error::Transport(Box::new(MalformedBody(error))));
