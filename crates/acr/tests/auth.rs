@@ -394,16 +394,36 @@ async fn a_refresh_token_near_expiry_is_exchanged_again_a_fresh_one_is_not() {
     }
 }
 
+/// Opaque tokens (no JWT expiry to read) are reused within their short default lifetime,
+/// not fetched again before every request.
 #[tokio::test]
-async fn tokens_without_a_readable_expiry_work_and_are_not_reused() {
+async fn tokens_without_a_readable_expiry_work_and_are_reused_briefly() {
     let server = MockServer::start_async().await;
     let registry = aad_registry(&server, "opaque-refresh", "opaque-access").await;
     let client = client(&server, Credential::from(Arc::new(FakeAad::default())));
     for _ in 0..2 {
         client.get_repository_properties(REPO).await.unwrap();
     }
-    assert_eq!(registry.exchange.calls_async().await, 2);
-    assert_eq!(registry.token.calls_async().await, 2);
+    assert_eq!(registry.exchange.calls_async().await, 1);
+    assert_eq!(registry.token.calls_async().await, 1);
+}
+
+/// Twenty reads with opaque tokens: one challenge, one exchange, one token, then the
+/// cached token for every read.
+#[tokio::test]
+async fn twenty_reads_with_opaque_tokens_cost_twenty_three_requests() {
+    let server = MockServer::start_async().await;
+    let registry = aad_registry(&server, "opaque-refresh", "opaque-access").await;
+    let client = client(&server, Credential::from(Arc::new(FakeAad::default())));
+    for _ in 0..20 {
+        client.get_repository_properties(REPO).await.unwrap();
+    }
+    let requests = registry.probe.calls_async().await
+        + registry.exchange.calls_async().await
+        + registry.token.calls_async().await
+        + registry.resource.calls_async().await;
+    assert!(requests <= 23, "{requests} requests");
+    assert_eq!(registry.resource.calls_async().await, 20);
 }
 
 #[tokio::test]

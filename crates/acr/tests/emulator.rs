@@ -152,3 +152,64 @@ async fn username_and_password_and_a_wrong_password() {
         .unwrap_err();
     assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
 }
+
+/// Twenty reads of five kinds on one repository: the first pays the challenge and the
+/// token, and every other goes out with the token cached for their shared scope
+/// (`repository:…:metadata_read`), known in advance for each operation: 20 + 2 requests.
+#[tokio::test]
+async fn mixed_metadata_reads_share_one_token_by_scope() {
+    let registry = seeded(Emulator::builder().aad_check(|token| token == "good-aad-token")).await;
+    let warm = client(&registry, Credential::from(Arc::new(Aad("good-aad-token"))));
+    let repository = "library/hello-world";
+    let digest = warm
+        .get_tag_properties(repository, "v1")
+        .await
+        .unwrap()
+        .digest;
+    let before = registry.requests().len();
+    for _ in 0..4 {
+        warm.get_repository_properties(repository).await.unwrap();
+        let tags: Vec<_> = warm
+            .list_tag_properties(repository, ArtifactTagOrder::Unordered)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(tags.len(), 1);
+        warm.get_tag_properties(repository, "v1").await.unwrap();
+        let manifests: Vec<_> = warm
+            .list_manifest_properties(repository, acr::ArtifactManifestOrder::Unordered)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(manifests.len(), 1);
+        warm.get_manifest_properties(repository, &digest)
+            .await
+            .unwrap();
+    }
+    // The warm-up above already paid for the token: these twenty cost one request each.
+    assert_eq!(registry.requests().len() - before, 20);
+
+    // A fresh client pays once, then shares the token across the five kinds.
+    let fresh = client(&registry, Credential::from(Arc::new(Aad("good-aad-token"))));
+    let start = registry.requests().len();
+    for _ in 0..4 {
+        fresh.get_repository_properties(repository).await.unwrap();
+        let _: Vec<_> = fresh
+            .list_tag_properties(repository, ArtifactTagOrder::Unordered)
+            .try_collect()
+            .await
+            .unwrap();
+        fresh.get_tag_properties(repository, "v1").await.unwrap();
+        let _: Vec<_> = fresh
+            .list_manifest_properties(repository, acr::ArtifactManifestOrder::Unordered)
+            .try_collect()
+            .await
+            .unwrap();
+        fresh
+            .get_manifest_properties(repository, &digest)
+            .await
+            .unwrap();
+    }
+    let spent = registry.requests().len() - start;
+    assert!(spent <= 23, "20 reads cost {spent} requests");
+}

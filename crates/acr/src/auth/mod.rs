@@ -4,6 +4,7 @@
 
 pub(crate) mod challenge;
 pub(crate) mod jwt;
+mod scopes;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +24,10 @@ use crate::{Credential, Error, Result, Secret};
 
 /// Tokens are renewed when less than this remains, so that none expires in flight.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// How long a token whose expiry cannot be read is used: three quarters of the 60 s that
+/// the Docker token specification gives a token without `expires_in`.
+const OPAQUE_REUSE: Duration = Duration::from_secs(45);
 
 /// What a token is for: the `service` and `scope` of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -55,13 +60,17 @@ impl Cached {
 
     /// Usable by a request that started waiting at `asked`: either fetched while it waited
     /// (the single flight it joined), or still good for `REFRESH_MARGIN`. A token whose
-    /// expiry cannot be read is short-lived: only the waiters of its own fetch use it.
+    /// expiry cannot be read (an opaque token) lives the 60 s the Docker token
+    /// specification gives a token without `expires_in`, and is used for the first
+    /// `OPAQUE_REUSE` of them.
     fn usable(&self, asked: Instant) -> bool {
         self.fetched >= asked
-            || self.expires.is_some_and(|at| {
-                at.duration_since(SystemTime::now())
-                    .is_ok_and(|left| left > REFRESH_MARGIN)
-            })
+            || match self.expires {
+                Some(at) => at
+                    .duration_since(SystemTime::now())
+                    .is_ok_and(|left| left > REFRESH_MARGIN),
+                None => self.fetched.elapsed() < OPAQUE_REUSE,
+            }
     }
 }
 
@@ -101,6 +110,9 @@ pub(crate) struct Authenticator {
     learned: Mutex<HashMap<(&'static str, Option<String>), Grant>>,
     /// Set once the registry asked for Basic authentication instead of tokens.
     basic_asked: std::sync::atomic::AtomicBool,
+    /// The `service` of the registry's bearer challenges, once one was seen: with it and
+    /// an operation's known scope, a token can go out before any challenge.
+    service: Mutex<Option<String>>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -121,6 +133,7 @@ impl Authenticator {
             access_tokens: Slots::new(),
             learned: Mutex::new(HashMap::new()),
             basic_asked: std::sync::atomic::AtomicBool::new(false),
+            service: Mutex::new(None),
         }
     }
 
@@ -152,14 +165,26 @@ impl Authenticator {
         Some(basic_authorization(username, password))
     }
 
+    /// The grant to send up front for `operation`: the one its last challenge named, else,
+    /// once the registry's token service is known, the scope the operation is known to
+    /// need, so that a token cached for that scope serves every operation that needs it.
     pub(crate) fn learned(&self, operation: &'static str, resource: Option<&str>) -> Option<Grant> {
         let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
-        learned
-            .get(&(operation, resource.map(str::to_owned)))
-            .cloned()
+        if let Some(grant) = learned.get(&(operation, resource.map(str::to_owned))) {
+            return Some(grant.clone());
+        }
+        drop(learned);
+        let service = self
+            .service
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let scope = scopes::scope_of(operation, resource)?;
+        Some(Grant { service, scope })
     }
 
     pub(crate) fn learn(&self, operation: &'static str, resource: Option<&str>, grant: Grant) {
+        *self.service.lock().unwrap_or_else(|e| e.into_inner()) = Some(grant.service.clone());
         let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
         learned.insert((operation, resource.map(str::to_owned)), grant);
     }
@@ -384,5 +409,26 @@ fn refused_by_token_service(error: Error) -> Error {
             request_id,
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_tokens_are_reused_for_most_of_a_minute_only() {
+        let token = Cached::new(Secret::new("opaque"));
+        assert!(token.expires.is_none());
+        let later = Instant::now() + Duration::from_millis(1);
+        assert!(token.usable(later), "a fresh opaque token is reused");
+        let old = Cached {
+            fetched: Instant::now() - OPAQUE_REUSE - Duration::from_secs(1),
+            ..token
+        };
+        assert!(
+            !old.usable(later),
+            "an opaque token is not used past its reuse"
+        );
     }
 }
