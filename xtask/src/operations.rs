@@ -145,11 +145,23 @@ pub(crate) const OPERATIONS: &[(&str, Fate)] = &[
 
 /// Operations the upstream spec lacks but the service serves, added by the patch step:
 /// generated method name → why it is added.
-pub(crate) const ADDED: &[(&str, &str)] = &[(
-    "list_referrers",
-    "the referrers API of OCI distribution 1.1 (`GET /v2/{name}/referrers/{digest}`), which \
-     ACR serves and the 2021-07-01 spec predates",
-)];
+pub(crate) const ADDED: &[(&str, &str)] = &[
+    (
+        "list_referrers",
+        "the referrers API of OCI distribution 1.1 (`GET /v2/{name}/referrers/{digest}`), \
+         which ACR serves and the 2021-07-01 spec predates",
+    ),
+    (
+        "list_catalog",
+        "the OCI distribution catalog (`GET /v2/_catalog`), for registries without ACR's \
+         metadata API",
+    ),
+    (
+        "list_tag_names",
+        "the OCI distribution tag list (`GET /v2/{name}/tags/list`), for registries without \
+         ACR's metadata API",
+    ),
+];
 
 /// The fate of `operation_id`, or `None` for an operation this table does not know.
 pub(crate) fn fate(operation_id: &str) -> Option<Fate> {

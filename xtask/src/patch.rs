@@ -42,6 +42,7 @@ pub(crate) const PATCHES: &[Patch] = &[
     ("optional_tag_list_envelope", optional_tag_list_envelope),
     ("rename_operation_ids", rename_operation_ids),
     ("add_referrers_operation", add_referrers_operation),
+    ("add_oci_listing_operations", add_oci_listing_operations),
     ("prune_unreferenced_schemas", prune_unreferenced_schemas),
 ];
 
@@ -460,7 +461,7 @@ fn add_referrers_operation(doc: &mut Value) -> Result<(), String> {
     paths.insert(
         path.into(),
         json!({ "get": {
-            "operationId": crate::operations::ADDED[0].0,
+            "operationId": added("list_referrers")?,
             "description": "The manifests that refer to `digest` through their `subject`.",
             "parameters": [
                 { "name": "name", "in": "path", "required": true, "schema": string,
@@ -475,6 +476,83 @@ fn add_referrers_operation(doc: &mut Value) -> Result<(), String> {
             "responses": responses
         }}),
     );
+    Ok(())
+}
+
+/// The name of an operation the patch step adds, checked against `operations::ADDED`.
+fn added(name: &'static str) -> Result<&'static str, String> {
+    crate::operations::ADDED
+        .iter()
+        .any(|(added, _)| *added == name)
+        .then_some(name)
+        .ok_or_else(|| format!("{name} is not listed in operations::ADDED"))
+}
+
+// The spec lists repositories and tags through ACR's `/acr/v1` metadata API only. The OCI
+// distribution API has its own listings, which every registry serves, ACR included:
+// `GET /v2/_catalog` and `GET /v2/{name}/tags/list`, paged by `n`, `last` and `Link`. Added
+// under the names of `operations::ADDED`, so that registries without the metadata API can
+// be listed through generated code too.
+fn add_oci_listing_operations(doc: &mut Value) -> Result<(), String> {
+    let errors = operation_mut(doc, "list_repositories")?["responses"].clone();
+    let responses = |description: &str, schema: &str| -> Result<Value, String> {
+        let mut responses = json!({
+            "200": {
+                "description": description,
+                "content": { "application/json": {
+                    "schema": { "$ref": format!("#/components/schemas/{schema}") }
+                } }
+            }
+        });
+        for code in ["4XX", "5XX"] {
+            responses[code] = errors
+                .get(code)
+                .cloned()
+                .ok_or_else(|| format!("list_repositories has no {code}"))?;
+        }
+        Ok(responses)
+    };
+    let integer = json!({ "type": "integer" });
+    let string = json!({ "type": "string" });
+    let page = json!([
+        { "name": "n", "in": "query", "required": false, "schema": integer,
+          "description": "How many items a page holds at most." },
+        { "name": "last", "in": "query", "required": false, "schema": string,
+          "description": "The last item of the page before." }
+    ]);
+    let mut tag_params = vec![json!({ "name": "name", "in": "path", "required": true,
+        "schema": string, "description": "Name of the repository." })];
+    tag_params.extend(page.as_array().cloned().unwrap_or_default());
+    let catalog = json!({ "get": {
+        "operationId": added("list_catalog")?,
+        "description": "The repositories of the registry (OCI distribution API).",
+        "parameters": page,
+        "responses": responses("The repository names.", "Repositories")?
+    }});
+    let tags = json!({ "get": {
+        "operationId": added("list_tag_names")?,
+        "description": "The tags of a repository (OCI distribution API).",
+        "parameters": tag_params,
+        "responses": responses("The tag names.", "OciTagList")?
+    }});
+    schemas_mut(doc)?.insert(
+        "OciTagList".into(),
+        json!({
+            "type": "object",
+            "description": "The tags of a repository, as the OCI distribution API lists them.",
+            "properties": {
+                "name": { "type": "string", "description": "The repository." },
+                "tags": { "type": "array", "nullable": true, "items": { "type": "string" },
+                          "description": "The tags of this page." }
+            }
+        }),
+    );
+    let paths = doc["paths"].as_object_mut().ok_or("no paths")?;
+    for (path, item) in [("/v2/_catalog", catalog), ("/v2/{name}/tags/list", tags)] {
+        if paths.insert(path.into(), item).is_some() {
+            return Err(format!("{path} is declared"));
+        }
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  832b603cc75e8d616c8d77d2fdd9cacaa8933608faa3c5f61685992259b0db19
+// Patched sha256:  89f00fbc740b8944547d71ef667cf6194dfc82c46d0c9643024e944c8928838b
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 pub mod operations {
@@ -1601,6 +1601,153 @@ pub mod operations {
             )
         }
     }
+    pub struct ListCatalogWhen(::httpmock::When);
+    impl ListCatalogWhen {
+        pub fn new(inner: ::httpmock::When) -> Self {
+            Self(
+                inner
+                    .method(::httpmock::Method::GET)
+                    .path_matches(regex::Regex::new("^/v2/_catalog$").unwrap()),
+            )
+        }
+        pub fn into_inner(self) -> ::httpmock::When {
+            self.0
+        }
+        pub fn last<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("last", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("last"))
+            }
+        }
+        pub fn n<T>(self, value: T) -> Self
+        where
+            T: Into<Option<i64>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("n", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("n"))
+            }
+        }
+    }
+    pub struct ListCatalogThen(::httpmock::Then);
+    impl ListCatalogThen {
+        pub fn new(inner: ::httpmock::Then) -> Self {
+            Self(inner)
+        }
+        pub fn into_inner(self) -> ::httpmock::Then {
+            self.0
+        }
+        pub fn ok(self, value: &types::Repositories) -> Self {
+            Self(
+                self
+                    .0
+                    .status(200u16)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+        pub fn client_error(self, status: u16, value: &types::AcrErrors) -> Self {
+            assert_eq!(status / 100u16, 4u16);
+            Self(
+                self
+                    .0
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+        pub fn server_error(self, status: u16, value: &types::AcrErrors) -> Self {
+            assert_eq!(status / 100u16, 5u16);
+            Self(
+                self
+                    .0
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+    }
+    pub struct ListTagNamesWhen(::httpmock::When);
+    impl ListTagNamesWhen {
+        pub fn new(inner: ::httpmock::When) -> Self {
+            Self(
+                inner
+                    .method(::httpmock::Method::GET)
+                    .path_matches(regex::Regex::new("^/v2/[^/]*/tags/list$").unwrap()),
+            )
+        }
+        pub fn into_inner(self) -> ::httpmock::When {
+            self.0
+        }
+        pub fn name(self, value: &str) -> Self {
+            let re = regex::Regex::new(&format!("^/v2/{}/tags/list$", value.to_string()))
+                .unwrap();
+            Self(self.0.path_matches(re))
+        }
+        pub fn last<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("last", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("last"))
+            }
+        }
+        pub fn n<T>(self, value: T) -> Self
+        where
+            T: Into<Option<i64>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.query_param("n", value.to_string()))
+            } else {
+                Self(self.0.query_param_missing("n"))
+            }
+        }
+    }
+    pub struct ListTagNamesThen(::httpmock::Then);
+    impl ListTagNamesThen {
+        pub fn new(inner: ::httpmock::Then) -> Self {
+            Self(inner)
+        }
+        pub fn into_inner(self) -> ::httpmock::Then {
+            self.0
+        }
+        pub fn ok(self, value: &types::OciTagList) -> Self {
+            Self(
+                self
+                    .0
+                    .status(200u16)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+        pub fn client_error(self, status: u16, value: &types::AcrErrors) -> Self {
+            assert_eq!(status / 100u16, 4u16);
+            Self(
+                self
+                    .0
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+        pub fn server_error(self, status: u16, value: &types::AcrErrors) -> Self {
+            assert_eq!(status / 100u16, 5u16);
+            Self(
+                self
+                    .0
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .json_body_obj(value),
+            )
+        }
+    }
 }
 /// An extension trait for [`MockServer`](::httpmock::MockServer) that
 /// adds a method for each operation. These are the equivalent of
@@ -1708,6 +1855,12 @@ pub trait MockServerExt {
     fn list_referrers<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::ListReferrersWhen, operations::ListReferrersThen);
+    fn list_catalog<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(operations::ListCatalogWhen, operations::ListCatalogThen);
+    fn list_tag_names<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(operations::ListTagNamesWhen, operations::ListTagNamesThen);
 }
 impl MockServerExt for ::httpmock::MockServer {
     fn check_docker_v2_support<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
@@ -1993,6 +2146,28 @@ impl MockServerExt for ::httpmock::MockServer {
             config_fn(
                 operations::ListReferrersWhen::new(when),
                 operations::ListReferrersThen::new(then),
+            )
+        })
+    }
+    fn list_catalog<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(operations::ListCatalogWhen, operations::ListCatalogThen),
+    {
+        self.mock(|when, then| {
+            config_fn(
+                operations::ListCatalogWhen::new(when),
+                operations::ListCatalogThen::new(then),
+            )
+        })
+    }
+    fn list_tag_names<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(operations::ListTagNamesWhen, operations::ListTagNamesThen),
+    {
+        self.mock(|when, then| {
+            config_fn(
+                operations::ListTagNamesWhen::new(when),
+                operations::ListTagNamesThen::new(then),
             )
         })
     }

@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  832b603cc75e8d616c8d77d2fdd9cacaa8933608faa3c5f61685992259b0db19
+// Patched sha256:  89f00fbc740b8944547d71ef667cf6194dfc82c46d0c9643024e944c8928838b
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 #[allow(unused_imports)]
@@ -434,6 +434,21 @@ pub mod types {
     }
     impl ManifestChangeableAttributes {
         pub fn builder() -> builder::ManifestChangeableAttributes {
+            Default::default()
+        }
+    }
+    ///The tags of a repository, as the OCI distribution API lists them.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    pub struct OciTagList {
+        ///The repository.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub name: ::std::option::Option<::std::string::String>,
+        ///The tags of this page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    }
+    impl OciTagList {
+        pub fn builder() -> builder::OciTagList {
             Default::default()
         }
     }
@@ -1648,6 +1663,72 @@ pub mod types {
                     list_enabled: Ok(value.list_enabled),
                     read_enabled: Ok(value.read_enabled),
                     write_enabled: Ok(value.write_enabled),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct OciTagList {
+            name: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            tags: ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for OciTagList {
+            fn default() -> Self {
+                Self {
+                    name: Ok(Default::default()),
+                    tags: Ok(Default::default()),
+                }
+            }
+        }
+        impl OciTagList {
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn tags<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tags = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tags: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<OciTagList> for super::OciTagList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: OciTagList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    name: value.name?,
+                    tags: value.tags?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::OciTagList> for OciTagList {
+            fn from(value: super::OciTagList) -> Self {
+                Self {
+                    name: Ok(value.name),
+                    tags: Ok(value.tags),
                 }
             }
         }
@@ -3006,6 +3087,42 @@ let response = client.list_referrers()
 ```*/
     pub fn list_referrers(&self) -> builder::ListReferrers<'_> {
         builder::ListReferrers::new(self)
+    }
+    /**The repositories of the registry (OCI distribution API).
+
+Sends a `GET` request to `/v2/_catalog`
+
+Arguments:
+- `last`: The last item of the page before.
+- `n`: How many items a page holds at most.
+```ignore
+let response = client.list_catalog()
+    .last(last)
+    .n(n)
+    .send()
+    .await;
+```*/
+    pub fn list_catalog(&self) -> builder::ListCatalog<'_> {
+        builder::ListCatalog::new(self)
+    }
+    /**The tags of a repository (OCI distribution API).
+
+Sends a `GET` request to `/v2/{name}/tags/list`
+
+Arguments:
+- `name`: Name of the repository.
+- `last`: The last item of the page before.
+- `n`: How many items a page holds at most.
+```ignore
+let response = client.list_tag_names()
+    .name(name)
+    .last(last)
+    .n(n)
+    .send()
+    .await;
+```*/
+    pub fn list_tag_names(&self) -> builder::ListTagNames<'_> {
+        builder::ListTagNames::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -5658,6 +5775,213 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => Ok(ResponseValue::stream(response)),
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_catalog`]
+
+[`Client::list_catalog`]: super::Client::list_catalog*/
+    #[derive(Debug, Clone)]
+    pub struct ListCatalog<'a> {
+        client: &'a super::Client,
+        last: Result<Option<::std::string::String>, String>,
+        n: Result<Option<i64>, String>,
+    }
+    impl<'a> ListCatalog<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                last: Ok(None),
+                n: Ok(None),
+            }
+        }
+        pub fn last<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.last = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for last failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn n<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.n = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i64` for n failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v2/_catalog`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Repositories>, Error<types::AcrErrors>> {
+            let Self { client, last, n } = self;
+            let last = last.map_err(Error::InvalidRequest)?;
+            let n = n.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v2/_catalog", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("last", &last))
+                .query(&progenitor_client::QueryParam::new("n", &n))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_catalog",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16..=499u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16..=599u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::list_tag_names`]
+
+[`Client::list_tag_names`]: super::Client::list_tag_names*/
+    #[derive(Debug, Clone)]
+    pub struct ListTagNames<'a> {
+        client: &'a super::Client,
+        name: Result<::std::string::String, String>,
+        last: Result<Option<::std::string::String>, String>,
+        n: Result<Option<i64>, String>,
+    }
+    impl<'a> ListTagNames<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                name: Err("name was not initialized".to_string()),
+                last: Ok(None),
+                n: Ok(None),
+            }
+        }
+        pub fn name<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.name = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for name failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn last<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.last = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for last failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn n<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.n = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i64` for n failed".to_string());
+            self
+        }
+        ///Sends a `GET` request to `/v2/{name}/tags/list`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::OciTagList>, Error<types::AcrErrors>> {
+            let Self { client, name, last, n } = self;
+            let name = name.map_err(Error::InvalidRequest)?;
+            let last = last.map_err(Error::InvalidRequest)?;
+            let n = n.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v2/{}/tags/list", client.baseurl, encode_path(& name.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("last", &last))
+                .query(&progenitor_client::QueryParam::new("n", &n))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_tag_names",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 400u16..=499u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -713,6 +713,8 @@ const FROM_THE_SPEC: &[(&str, &str)] = &[
         "check_docker_v2_support_passes_the_challenge_on",
         "check_docker_v2_support",
     ),
+    ("list_catalog_reads_a_page_of_names", "list_catalog"),
+    ("list_tag_names_reads_a_page_of_tags", "list_tag_names"),
 ];
 
 /// The generated methods the handwritten `acr` crate calls, read from its sources: any
@@ -1004,4 +1006,59 @@ async fn check_docker_v2_support_passes_the_challenge_on() {
     };
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["www-authenticate"], challenge);
+}
+
+#[tokio::test]
+async fn list_catalog_reads_a_page_of_names() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/v2/_catalog")
+                .query_param("n", "2")
+                .query_param("last", "a")
+                .query_param_count(".*", ".*", 2);
+            then.status(200)
+                .header("link", "</v2/_catalog?last=c&n=2>; rel=\"next\"")
+                .json_body(serde_json::json!({ "repositories": ["b", "c"] }));
+        })
+        .await;
+    let page = client(&server)
+        .list_catalog()
+        .n(2)
+        .last("a")
+        .send()
+        .await
+        .unwrap();
+    mock.assert_async().await;
+    assert!(page.headers().contains_key("link"));
+    assert_eq!(
+        page.into_inner().repositories,
+        Some(vec!["b".to_owned(), "c".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn list_tag_names_reads_a_page_of_tags() {
+    let server = MockServer::start_async().await;
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/v2/library%2Fhello/tags/list")
+                .query_param_count(".*", ".*", 0);
+            then.status(200).json_body(
+                serde_json::json!({ "name": "library/hello", "tags": ["latest", "v1"] }),
+            );
+        })
+        .await;
+    let page = client(&server)
+        .list_tag_names()
+        .name("library/hello")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    mock.assert_async().await;
+    assert_eq!(page.name.as_deref(), Some("library/hello"));
+    assert_eq!(page.tags, Some(vec!["latest".to_owned(), "v1".to_owned()]));
 }

@@ -57,6 +57,26 @@ pub const MAX_LISTING_PAGE_BYTES: u64 = 16 * 1024 * 1024;
 /// that never ends.
 const EMPTY_PAGES: u32 = 3;
 
+/// The page parameters of `url`'s query, when it holds only `params` (of `last`, `n`,
+/// `orderby`), each once.
+pub(crate) fn query_of(url: &Url, params: &[&str]) -> Option<PageQuery> {
+    let mut query = PageQuery::default();
+    for (key, value) in url.query_pairs() {
+        if !params.contains(&key.as_ref()) {
+            return None;
+        }
+        let slot_taken = match key.as_ref() {
+            "last" => query.last.replace(value.into_owned()).is_some(),
+            "orderby" => query.orderby.replace(value.into_owned()).is_some(),
+            _ => query.n.replace(value.parse().ok()?).is_some(),
+        };
+        if slot_taken {
+            return None;
+        }
+    }
+    Some(query)
+}
+
 /// What one page is asked with: the generated operation's parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PageQuery {
@@ -131,16 +151,22 @@ impl Listing {
                 let next = next_link(response.headers());
                 Ok((response.into_inner(), next))
             }
-            PageRequest::Link(url) => {
-                let (headers, body) = self.follow(&operation, url).await?;
-                let page = serde_json::from_slice(&body).map_err(|e| {
-                    Error::Protocol(format!(
-                        "a page of the listing is not what was asked for: {e}"
-                    ))
-                })?;
-                Ok((page, next_link(&headers)))
-            }
+            PageRequest::Link(url) => self.page_by_link(url).await,
         }
+    }
+
+    /// Fetches the page behind a next-page link the generated operation cannot express.
+    pub(crate) async fn page_by_link<W: DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<(W, Option<String>)> {
+        let (headers, body) = self.follow(&self.operation(), url).await?;
+        let page = serde_json::from_slice(&body).map_err(|e| {
+            Error::Protocol(format!(
+                "a page of the listing is not what was asked for: {e}"
+            ))
+        })?;
+        Ok((page, next_link(&headers)))
     }
 
     /// The one handwritten request of listings: a next-page link the generated operation
@@ -185,24 +211,10 @@ impl Listing {
         if decoded != self.path {
             return PageRequest::Link(url);
         }
-        let mut query = PageQuery::default();
-        for (key, value) in url.query_pairs() {
-            if !self.params.contains(&key.as_ref()) {
-                return PageRequest::Link(url);
-            }
-            let slot_taken = match key.as_ref() {
-                "last" => query.last.replace(value.into_owned()).is_some(),
-                "orderby" => query.orderby.replace(value.into_owned()).is_some(),
-                _ => match value.parse() {
-                    Ok(n) => query.n.replace(n).is_some(),
-                    Err(_) => return PageRequest::Link(url),
-                },
-            };
-            if slot_taken {
-                return PageRequest::Link(url);
-            }
+        match query_of(&url, self.params) {
+            Some(query) => PageRequest::Query(query),
+            None => PageRequest::Link(url),
         }
-        PageRequest::Query(query)
     }
 }
 

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use url::Url;
 
 use crate::names::validate_repository;
-use crate::pager::{FetchPage, Listing, PageOf, PageRequest};
+use crate::pager::{FetchPage, Listing, PageOf, PageRequest, query_of};
 use crate::pipeline::METADATA_LIMIT;
 use crate::reference::{IntoReference, Reference, validate_tag};
 use crate::{
@@ -14,14 +14,75 @@ use crate::{
     ContainerRegistryClient, Digest, Error, Pager, PropertiesUpdate, RepositoryProperties, Result,
 };
 
+/// Repository names from ACR's metadata API, or, on a registry without it, from the OCI
+/// catalog (`/v2/_catalog`), whose next links are followed through its own operation.
 fn fetch_catalog(
     listing: Arc<Listing>,
     request: PageRequest,
 ) -> BoxFuture<'static, Result<PageOf<String>>> {
     Box::pin(async move {
+        let oci_query = match &request {
+            PageRequest::Link(url) if url.path() == OCI_CATALOG => query_of(url, &["last", "n"]),
+            _ => None,
+        };
+        let outcome = match (oci_query, request) {
+            (Some(query), _) => Err((query, None)),
+            (None, PageRequest::Query(query)) => {
+                let acr = listing
+                    .page(
+                        PageRequest::Query(query.clone()),
+                        |client, query| async move {
+                            let mut call = client.list_repositories();
+                            if let Some(last) = query.last {
+                                call = call.last(last);
+                            }
+                            if let Some(n) = query.n {
+                                call = call.n(i64::from(n));
+                            }
+                            call.send().await
+                        },
+                    )
+                    .await;
+                match acr {
+                    Err(error @ Error::Unsupported { .. }) => Err((query, Some(error))),
+                    outcome => Ok(outcome),
+                }
+            }
+            (None, PageRequest::Link(url)) => Ok(listing.page_by_link(url).await),
+        };
+        let (page, next) = match outcome {
+            Ok(outcome) => outcome?,
+            Err((query, _)) => {
+                listing
+                    .page(PageRequest::Query(query), |client, query| async move {
+                        let mut call = client.list_catalog();
+                        if let Some(last) = query.last {
+                            call = call.last(last);
+                        }
+                        if let Some(n) = query.n {
+                            call = call.n(i64::from(n));
+                        }
+                        call.send().await
+                    })
+                    .await?
+            }
+        };
+        Ok((page.repositories.unwrap_or_default(), next))
+    })
+}
+
+/// The OCI catalog's path, which a registry without ACR's metadata API lists through.
+const OCI_CATALOG: &str = "/v2/_catalog";
+
+fn fetch_tag_names(
+    listing: Arc<Listing>,
+    request: PageRequest,
+) -> BoxFuture<'static, Result<PageOf<String>>> {
+    Box::pin(async move {
+        let name = listing.repository.clone().unwrap_or_default();
         let (page, next) = listing
             .page(request, |client, query| async move {
-                let mut call = client.list_repositories();
+                let mut call = client.list_tag_names().name(name);
                 if let Some(last) = query.last {
                     call = call.last(last);
                 }
@@ -31,7 +92,7 @@ fn fetch_catalog(
                 call.send().await
             })
             .await?;
-        Ok((page.repositories.unwrap_or_default(), next))
+        Ok((page.tags.unwrap_or_default(), next))
     })
 }
 
@@ -152,7 +213,8 @@ impl ContainerRegistryClient {
         }
     }
 
-    /// The names of the registry's repositories, in the registry's order.
+    /// The names of the registry's repositories, in the registry's order: from ACR's
+    /// metadata API, or, on a registry without it, from the OCI catalog (`/v2/_catalog`).
     ///
     /// ```no_run
     /// use futures_util::TryStreamExt as _;
@@ -165,6 +227,21 @@ impl ContainerRegistryClient {
             self.listing("list_repositories", None, "/acr/v1/_catalog".into(), None),
             fetch_catalog,
         )
+    }
+
+    /// The tag names of `repository`, in the registry's order (lexical on registries
+    /// that follow the OCI distribution spec), from the OCI tag list (`/v2/<name>/tags/list`)
+    /// that every registry serves, ACR included. For tags with their digests and
+    /// timestamps, on ACR, see [`list_tag_properties`](Self::list_tag_properties).
+    pub fn list_tag_names(&self, repository: &str) -> Pager<String> {
+        let mut listing = self.listing(
+            "list_tag_names",
+            Some(repository),
+            format!("/v2/{repository}/tags/list"),
+            None,
+        );
+        listing.names_grow = true;
+        self.pager(listing, fetch_tag_names, repository)
     }
 
     /// The tags of `repository`, in `order`.

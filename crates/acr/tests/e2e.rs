@@ -434,3 +434,54 @@ async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing(
         assert_eq!(still.digest, digest);
     }
 }
+
+/// The OCI listings serve every registry: repositories through the catalog where ACR's
+/// metadata API is absent, and tag names through `tags/list`, on distribution (open and
+/// Basic) and on the test registry alike.
+#[tokio::test]
+async fn repositories_and_tag_names_are_listed_on_every_registry() {
+    let (_registry, emulator) = emulator().await;
+    for client in [Some(emulator), distribution(), distribution_basic()]
+        .into_iter()
+        .flatten()
+    {
+        let repository = "e2e/listed";
+        let config = client
+            .upload_blob(repository, b"{}".to_vec())
+            .await
+            .unwrap();
+        let manifest = acr::ImageManifest {
+            config: acr::Descriptor::new(
+                "application/vnd.oci.image.config.v1+json",
+                config.digest,
+                config.size,
+            ),
+            ..Default::default()
+        };
+        for tag in ["b", "a", "c"] {
+            client
+                .set_manifest(repository, acr::ManifestBody::json(&manifest).unwrap())
+                .tag(tag)
+                .await
+                .unwrap();
+        }
+        let names: Vec<String> = client
+            .list_repository_names()
+            .page_size(1)
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(
+            names.iter().any(|n| n == repository),
+            "{} lists {names:?}",
+            client.endpoint()
+        );
+        let tags: Vec<String> = client
+            .list_tag_names(repository)
+            .page_size(2)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(tags, ["a", "b", "c"], "{}", client.endpoint());
+    }
+}

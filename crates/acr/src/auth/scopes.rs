@@ -16,7 +16,9 @@ pub(crate) fn scope_of(operation: &str, repository: Option<&str>) -> Option<Stri
             "metadata_write"
         }
         "delete_repository" | "delete_tag" | "delete_manifest" | "delete_blob" => "delete",
-        "get_manifest" | "download_blob" | "blob_exists" | "list_referrers" => "pull",
+        "get_manifest" | "download_blob" | "blob_exists" | "list_referrers" | "list_tag_names" => {
+            "pull"
+        }
         "set_manifest" | "upload_blob" => "pull,push",
         _ => return None,
     };
