@@ -229,8 +229,7 @@ impl ContainerRegistryClient {
         )
     }
 
-    /// The tag names of `repository`, in the registry's order (lexical on registries
-    /// that follow the OCI distribution spec), from the OCI tag list (`/v2/<name>/tags/list`)
+    /// The tag names of `repository`, in the registry's order, from the OCI tag list (`/v2/<name>/tags/list`)
     /// that every registry serves, ACR included. For tags with their digests and
     /// timestamps, on ACR, see [`list_tag_properties`](Self::list_tag_properties).
     pub fn list_tag_names(&self, repository: &str) -> Pager<String> {
@@ -240,7 +239,9 @@ impl ContainerRegistryClient {
             format!("/v2/{repository}/tags/list"),
             None,
         );
-        listing.names_grow = true;
+        // Registries page tags out of name order (distribution 2.8 does): each page's
+        // `last` must be new, not greater.
+        listing.names_grow = false;
         self.pager(listing, fetch_tag_names, repository)
     }
 
