@@ -125,7 +125,7 @@ pub(crate) async fn tag(
             if let Some(size) = page_size {
                 pager = pager.page_size(size);
             }
-            output::listing(
+            let listed = output::listing(
                 out,
                 pager,
                 |t| {
@@ -138,7 +138,19 @@ pub(crate) async fn tag(
                 },
                 output::tag_json,
             )
-            .await
+            .await;
+            match listed {
+                // A registry without ACR's metadata API still lists tag names (the OCI tag
+                // list); the refusal came with the first page, before anything was printed.
+                Err(CliError::Acr(acr::Error::Unsupported { .. })) if order.is_none() => {
+                    let mut names = client.list_tag_names(&repository);
+                    if let Some(size) = page_size {
+                        names = names.page_size(size);
+                    }
+                    output::listing(out, names, String::clone, |name| json!({ "name": name })).await
+                }
+                listed => listed,
+            }
         }
         TagCommand::Show { repository, tag } => {
             let t = client.get_tag_properties(&repository, &tag).await?;

@@ -347,7 +347,7 @@ async fn blobs_round_trip_on_distribution() {
 
 /// Distribution has no `/acr/v1` metadata API: the commands that need it exit 6 and
 /// change nothing; above all, a delete does not pass for done. The tag is still there,
-/// as a second look by `manifest get` shows.
+/// as a second look by `manifest get` shows; the listings of names still work.
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_commands_on_distribution_exit_unsupported_and_change_nothing() {
     let Some(endpoint) = distribution() else {
@@ -375,6 +375,14 @@ async fn metadata_commands_on_distribution_exit_unsupported_and_change_nothing()
         .await
         .ok();
     assert_eq!(std::fs::read(&out).unwrap(), layout.top);
+
+    // Names are what the OCI API lists: `repo ls` and `tag ls` work without ACR's API.
+    let repos = acr.run(&["repo", "ls"]).await.ok().stdout();
+    assert!(repos.lines().any(|l| l == repo), "{repos}");
+    let tags = acr.run(&["tag", "ls", &repo]).await.ok().stdout();
+    assert_eq!(tags.lines().collect::<Vec<_>>(), ["v1"]);
+    let ordered = acr.run(&["tag", "ls", &repo, "--order", "desc"]).await;
+    assert_eq!(ordered.code, 6, "{ordered:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
