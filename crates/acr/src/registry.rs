@@ -14,6 +14,29 @@ use crate::{
     ContainerRegistryClient, Digest, Error, Pager, PropertiesUpdate, RepositoryProperties, Result,
 };
 
+/// A generated listing call with a page's `last` and `n` set, and `orderby` where the
+/// operation takes one (`ordered`).
+macro_rules! paged {
+    ($call:expr, $query:expr) => {{
+        let (mut call, query) = ($call, $query);
+        if let Some(last) = query.last {
+            call = call.last(last);
+        }
+        if let Some(n) = query.n {
+            call = call.n(i64::from(n));
+        }
+        call
+    }};
+    ($call:expr, $query:expr, ordered) => {{
+        let orderby = $query.orderby.clone();
+        let mut call = paged!($call, $query);
+        if let Some(orderby) = orderby {
+            call = call.orderby(orderby);
+        }
+        call
+    }};
+}
+
 /// Repository names from ACR's metadata API, or, on a registry without it, from the OCI
 /// catalog (`/v2/_catalog`), whose next links are followed through its own operation.
 fn fetch_catalog(
@@ -32,14 +55,7 @@ fn fetch_catalog(
                     .page(
                         PageRequest::Query(query.clone()),
                         |client, query| async move {
-                            let mut call = client.list_repositories();
-                            if let Some(last) = query.last {
-                                call = call.last(last);
-                            }
-                            if let Some(n) = query.n {
-                                call = call.n(i64::from(n));
-                            }
-                            call.send().await
+                            paged!(client.list_repositories(), query).send().await
                         },
                     )
                     .await;
@@ -55,14 +71,7 @@ fn fetch_catalog(
             Err((query, _)) => {
                 listing
                     .page(PageRequest::Query(query), |client, query| async move {
-                        let mut call = client.list_catalog();
-                        if let Some(last) = query.last {
-                            call = call.last(last);
-                        }
-                        if let Some(n) = query.n {
-                            call = call.n(i64::from(n));
-                        }
-                        call.send().await
+                        paged!(client.list_catalog(), query).send().await
                     })
                     .await?
             }
@@ -82,14 +91,9 @@ fn fetch_tag_names(
         let name = listing.repository.clone().unwrap_or_default();
         let (page, next) = listing
             .page(request, |client, query| async move {
-                let mut call = client.list_tag_names().name(name);
-                if let Some(last) = query.last {
-                    call = call.last(last);
-                }
-                if let Some(n) = query.n {
-                    call = call.n(i64::from(n));
-                }
-                call.send().await
+                paged!(client.list_tag_names().name(name), query)
+                    .send()
+                    .await
             })
             .await?;
         Ok((page.tags.unwrap_or_default(), next))
@@ -105,17 +109,9 @@ fn fetch_tags(
         let name = repository.clone();
         let (page, next) = listing
             .page(request, |client, query| async move {
-                let mut call = client.list_tags().name(name);
-                if let Some(last) = query.last {
-                    call = call.last(last);
-                }
-                if let Some(n) = query.n {
-                    call = call.n(i64::from(n));
-                }
-                if let Some(orderby) = query.orderby {
-                    call = call.orderby(orderby);
-                }
-                call.send().await
+                paged!(client.list_tags().name(name), query, ordered)
+                    .send()
+                    .await
             })
             .await?;
         let tags = page.tags.unwrap_or_default();
@@ -137,17 +133,9 @@ fn fetch_manifests(
         let name = repository.clone();
         let (page, next) = listing
             .page(request, |client, query| async move {
-                let mut call = client.list_manifests().name(name);
-                if let Some(last) = query.last {
-                    call = call.last(last);
-                }
-                if let Some(n) = query.n {
-                    call = call.n(i64::from(n));
-                }
-                if let Some(orderby) = query.orderby {
-                    call = call.orderby(orderby);
-                }
-                call.send().await
+                paged!(client.list_manifests().name(name), query, ordered)
+                    .send()
+                    .await
             })
             .await?;
         let manifests = page.manifests.unwrap_or_default();

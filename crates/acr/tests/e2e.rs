@@ -394,29 +394,41 @@ on_every_registry!(
     referrers
 );
 
+/// Pushes an image of an empty config and no layers under each of `tags`; its digest.
+async fn push_tagged(client: &ContainerRegistryClient, repository: &str, tags: &[&str]) -> Digest {
+    let config = client
+        .upload_blob(repository, b"{}".to_vec())
+        .await
+        .unwrap();
+    let manifest = acr::ImageManifest {
+        config: acr::Descriptor::new(
+            "application/vnd.oci.image.config.v1+json",
+            config.digest,
+            config.size,
+        ),
+        ..Default::default()
+    };
+    let body = acr::ManifestBody::json(&manifest).unwrap();
+    let mut digest = None;
+    for tag in tags {
+        digest = Some(
+            client
+                .set_manifest(repository, body.clone())
+                .tag(tag)
+                .await
+                .unwrap(),
+        );
+    }
+    digest.expect("at least one tag")
+}
+
 /// Distribution serves the OCI API only: the operations of ACR's metadata API are
 /// `Unsupported` there, and the deletes among them leave the image in place.
 #[tokio::test]
 async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing() {
     for client in [distribution(), distribution_basic()].into_iter().flatten() {
         let repository = "e2e/unsupported";
-        let config = client
-            .upload_blob(repository, b"{}".to_vec())
-            .await
-            .unwrap();
-        let manifest = acr::ImageManifest {
-            config: acr::Descriptor::new(
-                "application/vnd.oci.image.config.v1+json",
-                config.digest,
-                config.size,
-            ),
-            ..Default::default()
-        };
-        let digest = client
-            .set_manifest(repository, acr::ManifestBody::json(&manifest).unwrap())
-            .tag("v1")
-            .await
-            .unwrap();
+        let digest = push_tagged(&client, repository, &["v1"]).await;
         let outcomes = [
             client.delete_tag(repository, "v1").await.map(drop),
             client.delete_manifest(repository, "v1").await.map(drop),
@@ -446,25 +458,7 @@ async fn repositories_and_tag_names_are_listed_on_every_registry() {
         .flatten()
     {
         let repository = "e2e/listed";
-        let config = client
-            .upload_blob(repository, b"{}".to_vec())
-            .await
-            .unwrap();
-        let manifest = acr::ImageManifest {
-            config: acr::Descriptor::new(
-                "application/vnd.oci.image.config.v1+json",
-                config.digest,
-                config.size,
-            ),
-            ..Default::default()
-        };
-        for tag in ["b", "a", "c"] {
-            client
-                .set_manifest(repository, acr::ManifestBody::json(&manifest).unwrap())
-                .tag(tag)
-                .await
-                .unwrap();
-        }
+        push_tagged(&client, repository, &["b", "a", "c"]).await;
         let names: Vec<String> = client
             .list_repository_names()
             .page_size(1)
