@@ -157,6 +157,11 @@ pub(crate) const ADDED: &[(&str, &str)] = &[
          metadata API",
     ),
     (
+        "check_manifest_exists",
+        "the `HEAD` of a manifest (`HEAD /v2/{name}/manifests/{reference}`), which tells the \
+         digest a tag points to on registries without ACR's metadata API",
+    ),
+    (
         "list_tag_names",
         "the OCI distribution tag list (`GET /v2/{name}/tags/list`), for registries without \
          ACR's metadata API",

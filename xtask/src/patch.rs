@@ -43,6 +43,7 @@ pub(crate) const PATCHES: &[Patch] = &[
     ("rename_operation_ids", rename_operation_ids),
     ("add_referrers_operation", add_referrers_operation),
     ("add_oci_listing_operations", add_oci_listing_operations),
+    ("add_manifest_head_operation", add_manifest_head_operation),
     ("prune_unreferenced_schemas", prune_unreferenced_schemas),
 ];
 
@@ -553,6 +554,51 @@ fn add_oci_listing_operations(doc: &mut Value) -> Result<(), String> {
             return Err(format!("{path} is declared"));
         }
     }
+    Ok(())
+}
+
+// The spec has no `HEAD` of a manifest, with which the OCI distribution API tells the
+// digest a tag points to (`Docker-Content-Digest`) without the manifest: what a registry
+// without ACR's metadata API answers instead of a tag's properties. Bodiless, like every
+// `HEAD`, errors included.
+fn add_manifest_head_operation(doc: &mut Value) -> Result<(), String> {
+    let head = operation_mut(doc, "check_blob_exists")?.clone();
+    let string = json!({ "type": "string" });
+    let mut responses = json!({
+        "200": {
+            "description": "The manifest exists; `Docker-Content-Digest` names it.",
+            "headers": head["responses"]["200"]["headers"].clone()
+        }
+    });
+    for code in ["4XX", "5XX"] {
+        responses[code] = head["responses"]
+            .get(code)
+            .cloned()
+            .ok_or_else(|| format!("check_blob_exists has no {code}"))?;
+    }
+    let item = doc
+        .pointer_mut("/paths/~1v2~1{name}~1manifests~1{reference}")
+        .and_then(Value::as_object_mut)
+        .ok_or("no manifest path")?;
+    if item.contains_key("head") {
+        return Err("the manifest path has a HEAD".into());
+    }
+    item.insert(
+        "head".into(),
+        json!({
+            "operationId": added("check_manifest_exists")?,
+            "description": "Same as GET of a manifest, with the headers only.",
+            "parameters": [
+                { "name": "name", "in": "path", "required": true, "schema": string,
+                  "description": "Name of the repository." },
+                { "name": "reference", "in": "path", "required": true, "schema": string,
+                  "description": "A tag or a digest." },
+                { "name": "accept", "in": "header", "required": false, "schema": string,
+                  "description": "The manifest media types asked for." }
+            ],
+            "responses": responses
+        }),
+    );
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  89f00fbc740b8944547d71ef667cf6194dfc82c46d0c9643024e944c8928838b
+// Patched sha256:  8ead015f24e459e6c785ea0fbf9eb01715cd9950696b281475f81bbc95c96769
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 pub mod operations {
@@ -259,6 +259,65 @@ pub mod operations {
                     .header("content-type", "application/json")
                     .json_body_obj(value),
             )
+        }
+    }
+    pub struct CheckManifestExistsWhen(::httpmock::When);
+    impl CheckManifestExistsWhen {
+        pub fn new(inner: ::httpmock::When) -> Self {
+            Self(
+                inner
+                    .method(::httpmock::Method::HEAD)
+                    .path_matches(
+                        regex::Regex::new("^/v2/[^/]*/manifests/[^/]*$").unwrap(),
+                    ),
+            )
+        }
+        pub fn into_inner(self) -> ::httpmock::When {
+            self.0
+        }
+        pub fn name(self, value: &str) -> Self {
+            let re = regex::Regex::new(
+                    &format!("^/v2/{}/manifests/.*$", value.to_string()),
+                )
+                .unwrap();
+            Self(self.0.path_matches(re))
+        }
+        pub fn reference(self, value: &str) -> Self {
+            let re = regex::Regex::new(
+                    &format!("^/v2/.*/manifests/{}$", value.to_string()),
+                )
+                .unwrap();
+            Self(self.0.path_matches(re))
+        }
+        pub fn accept<'a, T>(self, value: T) -> Self
+        where
+            T: Into<Option<&'a str>>,
+        {
+            if let Some(value) = value.into() {
+                Self(self.0.header("accept", value.to_string()))
+            } else {
+                Self(self.0.header_missing("accept"))
+            }
+        }
+    }
+    pub struct CheckManifestExistsThen(::httpmock::Then);
+    impl CheckManifestExistsThen {
+        pub fn new(inner: ::httpmock::Then) -> Self {
+            Self(inner)
+        }
+        pub fn into_inner(self) -> ::httpmock::Then {
+            self.0
+        }
+        pub fn ok(self) -> Self {
+            Self(self.0.status(200u16))
+        }
+        pub fn client_error(self, status: u16) -> Self {
+            assert_eq!(status / 100u16, 4u16);
+            Self(self.0.status(status))
+        }
+        pub fn server_error(self, status: u16) -> Self {
+            assert_eq!(status / 100u16, 5u16);
+            Self(self.0.status(status))
         }
     }
     pub struct GetBlobWhen(::httpmock::When);
@@ -1768,6 +1827,12 @@ pub trait MockServerExt {
     fn delete_manifest<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::DeleteManifestWhen, operations::DeleteManifestThen);
+    fn check_manifest_exists<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(
+            operations::CheckManifestExistsWhen,
+            operations::CheckManifestExistsThen,
+        );
     fn get_blob<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::GetBlobWhen, operations::GetBlobThen);
@@ -1907,6 +1972,20 @@ impl MockServerExt for ::httpmock::MockServer {
             config_fn(
                 operations::DeleteManifestWhen::new(when),
                 operations::DeleteManifestThen::new(then),
+            )
+        })
+    }
+    fn check_manifest_exists<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    where
+        F: FnOnce(
+            operations::CheckManifestExistsWhen,
+            operations::CheckManifestExistsThen,
+        ),
+    {
+        self.mock(|when, then| {
+            config_fn(
+                operations::CheckManifestExistsWhen::new(when),
+                operations::CheckManifestExistsThen::new(then),
             )
         })
     }

@@ -2,7 +2,7 @@
 // Input: spec/containerregistry.json, converted and patched by the xtask into
 // spec/containerregistry.openapi.json.
 // Upstream sha256: ca19e0bad0b97dc3cc6a7f2a9be41bd2a9c80be1f07934f6f2953426ccc8ba83
-// Patched sha256:  89f00fbc740b8944547d71ef667cf6194dfc82c46d0c9643024e944c8928838b
+// Patched sha256:  8ead015f24e459e6c785ea0fbf9eb01715cd9950696b281475f81bbc95c96769
 // Generator: progenitor 0.15.1, formatted with prettyplease.
 
 #[allow(unused_imports)]
@@ -2717,6 +2717,25 @@ let response = client.delete_manifest()
     pub fn delete_manifest(&self) -> builder::DeleteManifest<'_> {
         builder::DeleteManifest::new(self)
     }
+    /**Same as GET of a manifest, with the headers only.
+
+Sends a `HEAD` request to `/v2/{name}/manifests/{reference}`
+
+Arguments:
+- `name`: Name of the repository.
+- `reference`: A tag or a digest.
+- `accept`: The manifest media types asked for.
+```ignore
+let response = client.check_manifest_exists()
+    .name(name)
+    .reference(reference)
+    .accept(accept)
+    .send()
+    .await;
+```*/
+    pub fn check_manifest_exists(&self) -> builder::CheckManifestExists<'_> {
+        builder::CheckManifestExists::new(self)
+    }
     /**Retrieve the blob from the registry identified by digest.
 
 Sends a `GET` request to `/v2/{name}/blobs/{digest}`
@@ -3524,6 +3543,104 @@ pub mod builder {
                             ResponseValue::from_response(response).await?,
                         ),
                     )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::check_manifest_exists`]
+
+[`Client::check_manifest_exists`]: super::Client::check_manifest_exists*/
+    #[derive(Debug, Clone)]
+    pub struct CheckManifestExists<'a> {
+        client: &'a super::Client,
+        name: Result<::std::string::String, String>,
+        reference: Result<::std::string::String, String>,
+        accept: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> CheckManifestExists<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                name: Err("name was not initialized".to_string()),
+                reference: Err("reference was not initialized".to_string()),
+                accept: Ok(None),
+            }
+        }
+        pub fn name<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.name = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for name failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn reference<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.reference = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for reference failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn accept<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.accept = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for accept failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `HEAD` request to `/v2/{name}/manifests/{reference}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<()>> {
+            let Self { client, name, reference, accept } = self;
+            let name = name.map_err(Error::InvalidRequest)?;
+            let reference = reference.map_err(Error::InvalidRequest)?;
+            let accept = accept.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v2/{}/manifests/{}", client.baseurl, encode_path(& name.to_string()),
+                encode_path(& reference.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = accept {
+                header_map.append("accept", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client.client.head(url).headers(header_map).build()?;
+            let info = OperationInfo {
+                operation_id: "check_manifest_exists",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => Ok(ResponseValue::empty(response)),
+                400u16..=499u16 => {
+                    Err(Error::ErrorResponse(ResponseValue::empty(response)))
+                }
+                500u16..=599u16 => {
+                    Err(Error::ErrorResponse(ResponseValue::empty(response)))
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }

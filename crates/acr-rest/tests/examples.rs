@@ -715,6 +715,10 @@ const FROM_THE_SPEC: &[(&str, &str)] = &[
     ),
     ("list_catalog_reads_a_page_of_names", "list_catalog"),
     ("list_tag_names_reads_a_page_of_tags", "list_tag_names"),
+    (
+        "check_manifest_exists_names_the_digest",
+        "check_manifest_exists",
+    ),
 ];
 
 /// The generated methods the handwritten `acr` crate calls, read from its sources: any
@@ -1061,4 +1065,30 @@ async fn list_tag_names_reads_a_page_of_tags() {
     mock.assert_async().await;
     assert_eq!(page.name.as_deref(), Some("library/hello"));
     assert_eq!(page.tags, Some(vec!["latest".to_owned(), "v1".to_owned()]));
+}
+
+#[tokio::test]
+async fn check_manifest_exists_names_the_digest() {
+    let server = MockServer::start_async().await;
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    let mock = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::HEAD)
+                .path("/v2/library%2Fhello/manifests/v1")
+                .header("accept", accept);
+            then.status(200)
+                .header("docker-content-digest", "sha256:0123")
+                .header("content-type", accept);
+        })
+        .await;
+    let response = client(&server)
+        .check_manifest_exists()
+        .name("library/hello")
+        .reference("v1")
+        .accept(accept)
+        .send()
+        .await
+        .unwrap();
+    mock.assert_async().await;
+    assert_eq!(response.headers()["docker-content-digest"], "sha256:0123");
 }

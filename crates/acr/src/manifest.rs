@@ -33,7 +33,7 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 
 /// Registries pick among representations by `Accept`; one left out may be converted or
 /// refused, so every kind this crate can read is listed.
-const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+pub(crate) const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \

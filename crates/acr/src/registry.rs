@@ -8,7 +8,7 @@ use url::Url;
 use crate::names::validate_repository;
 use crate::pager::{FetchPage, Listing, PageOf, PageRequest, query_of};
 use crate::pipeline::METADATA_LIMIT;
-use crate::reference::{IntoReference, Reference, validate_tag};
+use crate::reference::{IntoReference, Reference, docker_content_digest, validate_tag};
 use crate::{
     ArtifactManifestOrder, ArtifactManifestProperties, ArtifactTagOrder, ArtifactTagProperties,
     ContainerRegistryClient, Digest, Error, Pager, PropertiesUpdate, RepositoryProperties, Result,
@@ -425,8 +425,35 @@ impl ContainerRegistryClient {
     async fn resolve(&self, repository: &str, reference: Reference) -> Result<Digest> {
         match reference {
             Reference::Digest(digest) => Ok(digest),
-            Reference::Tag(tag) => Ok(self.get_tag_properties(repository, &tag).await?.digest),
+            Reference::Tag(tag) => match self.get_tag_properties(repository, &tag).await {
+                Ok(properties) => Ok(properties.digest),
+                // Without ACR's metadata API, the OCI API's `HEAD` names the digest.
+                Err(Error::Unsupported { .. }) => self.head_manifest(repository, &tag).await,
+                Err(error) => Err(error),
+            },
         }
+    }
+
+    /// The digest `tag` points to, from the `Docker-Content-Digest` of `HEAD` on the
+    /// manifest.
+    async fn head_manifest(&self, repository: &str, tag: &str) -> Result<Digest> {
+        let operation = self.pipeline.operation("get_manifest", Some(repository));
+        let response = operation
+            .run(|client| async move {
+                client
+                    .check_manifest_exists()
+                    .name(repository)
+                    .reference(tag)
+                    .accept(crate::manifest::MANIFEST_ACCEPT)
+                    .send()
+                    .await
+            })
+            .await?;
+        docker_content_digest(response.headers())?.ok_or_else(|| {
+            Error::Protocol(format!(
+                "the registry named no digest for tag {tag} (no Docker-Content-Digest)"
+            ))
+        })
     }
 
     /// A manifest's metadata, by digest or by tag; [`Error::NotFound`] when it does not
@@ -495,7 +522,9 @@ impl ContainerRegistryClient {
     }
 
     /// Deletes a manifest, with every tag that points to it. Given a tag, deletes the
-    /// manifest the tag points to. What does not exist is already deleted: that is success.
+    /// manifest the tag points to (found through ACR's metadata API, or the OCI API's
+    /// `HEAD` on registries without it). What does not exist is already deleted: that is
+    /// success.
     pub async fn delete_manifest(
         &self,
         repository: &str,

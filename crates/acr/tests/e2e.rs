@@ -423,7 +423,8 @@ async fn push_tagged(client: &ContainerRegistryClient, repository: &str, tags: &
 }
 
 /// Distribution serves the OCI API only: the operations of ACR's metadata API are
-/// `Unsupported` there, and the deletes among them leave the image in place.
+/// `Unsupported` there, and the deletes among them leave the image in place; a manifest
+/// named by a tag is still deleted, through the OCI API.
 #[tokio::test]
 async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing() {
     for client in [distribution(), distribution_basic()].into_iter().flatten() {
@@ -431,7 +432,6 @@ async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing(
         let digest = push_tagged(&client, repository, &["v1"]).await;
         let outcomes = [
             client.delete_tag(repository, "v1").await.map(drop),
-            client.delete_manifest(repository, "v1").await.map(drop),
             client.delete_repository(repository).await.map(drop),
             client.get_tag_properties(repository, "v1").await.map(drop),
             client.get_repository_properties(repository).await.map(drop),
@@ -444,6 +444,11 @@ async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing(
         }
         let still = client.get_manifest(repository, "v1").await.unwrap();
         assert_eq!(still.digest, digest);
+
+        // A manifest named by its tag is found by `HEAD` and deleted by digest.
+        client.delete_manifest(repository, "v1").await.unwrap();
+        let gone = client.get_manifest(repository, &digest).await.unwrap_err();
+        assert!(matches!(gone, Error::NotFound { .. }), "{gone:?}");
     }
 }
 

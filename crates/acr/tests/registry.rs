@@ -947,8 +947,15 @@ async fn a_registry_without_the_metadata_api_makes_deletes_unsupported_not_done(
     );
     for error in [
         client.delete_repository("hello").await.unwrap_err(),
-        client.delete_manifest("hello", "v1").await.unwrap_err(),
         client.get_repository_properties("hello").await.unwrap_err(),
+        client
+            .update_manifest_properties(
+                "hello",
+                format!("sha256:{}", "ab".repeat(32)),
+                &PropertiesUpdate::default(),
+            )
+            .await
+            .unwrap_err(),
         client
             .list_tag_properties("hello", ArtifactTagOrder::Unordered)
             .try_collect::<Vec<_>>()
@@ -958,4 +965,40 @@ async fn a_registry_without_the_metadata_api_makes_deletes_unsupported_not_done(
         assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
     }
     assert_eq!(bare.calls_async().await, 1, "the API was asked again");
+}
+
+/// Without ACR's metadata API, a manifest named by a tag is found by the OCI API's `HEAD`
+/// (`Docker-Content-Digest`) and deleted by that digest.
+#[tokio::test]
+async fn a_tag_is_resolved_by_head_where_the_metadata_api_is_absent() {
+    let server = MockServer::start_async().await;
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    server
+        .mock_async(|when, then| {
+            when.path_prefix("/acr/v1/");
+            then.status(404).body("404 page not found\n");
+        })
+        .await;
+    let head = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::HEAD)
+                .path("/v2/hello/manifests/v1");
+            then.status(200).header("docker-content-digest", &digest);
+        })
+        .await;
+    let delete = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::DELETE)
+                .path(format!("/v2/hello/manifests/{digest}"));
+            then.status(202);
+        })
+        .await;
+    client(&server, Credential::anonymous())
+        .delete_manifest("hello", "v1")
+        .await
+        .unwrap();
+    assert_eq!(
+        (head.calls_async().await, delete.calls_async().await),
+        (1, 1)
+    );
 }
