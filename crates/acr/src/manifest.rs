@@ -470,13 +470,16 @@ fn digest_in(reference: &Digest, bytes: &[u8]) -> Result<Digest> {
     Ok(hasher.finish())
 }
 
-/// The media types asked for, one by one.
+/// The OCI artifact manifest of the 1.1 release candidates, which has no `schemaVersion`.
+const OCI_ARTIFACT_MANIFEST: &str = "application/vnd.oci.artifact.manifest.v1+json";
+
+/// The media types asked for, one by one: those of [`MANIFEST_ACCEPT`].
 const MANIFEST_MEDIA_TYPES: [&str; 5] = [
     OCI_IMAGE_MANIFEST,
     OCI_IMAGE_INDEX,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
-    "application/vnd.oci.artifact.manifest.v1+json",
+    OCI_ARTIFACT_MANIFEST,
 ];
 
 /// Whether `bytes`, answered as `media_type`, have the form of such a manifest: one of the
@@ -500,7 +503,7 @@ fn check_manifest_form(media_type: &str, bytes: &[u8]) -> std::result::Result<()
     if let Some(named) = form.media_type.filter(|named| named != media_type) {
         return Err(format!("the body names {named}, the answer {media_type}"));
     }
-    let versioned = media_type != MANIFEST_MEDIA_TYPES[4];
+    let versioned = media_type != OCI_ARTIFACT_MANIFEST;
     if versioned && form.schema_version != Some(serde_json::Value::from(2)) {
         return Err(format!(
             "schemaVersion is {}, not 2",
@@ -685,6 +688,12 @@ mod tests {
             bytes: Bytes::from_static(body.as_bytes()),
             request_id: None,
         }
+    }
+
+    #[test]
+    fn the_accept_header_lists_exactly_the_media_types_checked() {
+        let listed: Vec<&str> = MANIFEST_ACCEPT.split(", ").collect();
+        assert_eq!(listed, MANIFEST_MEDIA_TYPES);
     }
 
     #[test]

@@ -144,10 +144,9 @@ impl Listing {
         F: FnOnce(acr_rest::Client, PageQuery) -> Fut,
         Fut: Future<Output = std::result::Result<acr_rest::ResponseValue<W>, acr_rest::Error<E>>>,
     {
-        let operation = self.operation();
         match request {
             PageRequest::Query(query) => {
-                let response = operation.run(|client| call(client, query)).await?;
+                let response = self.operation().run(|client| call(client, query)).await?;
                 let next = next_link(response.headers());
                 Ok((response.into_inner(), next))
             }
@@ -193,7 +192,8 @@ impl Listing {
         Ok((headers, body))
     }
 
-    /// The cap on one page, for the operation that fetches it.
+    /// The operation that fetches one page, its body read whole up to
+    /// [`MAX_LISTING_PAGE_BYTES`].
     pub(crate) fn operation(&self) -> Arc<Operation> {
         let limit = BodyLimit {
             limit: MAX_LISTING_PAGE_BYTES,

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use url::Url;
 
 use crate::names::validate_repository;
-use crate::pager::{FetchPage, Listing, PageOf, PageRequest, query_of};
+use crate::pager::{FetchPage, Listing, PageOf, PageQuery, PageRequest, query_of};
 use crate::pipeline::METADATA_LIMIT;
 use crate::reference::{IntoReference, Reference, docker_content_digest, validate_tag};
 use crate::{
@@ -44,13 +44,8 @@ fn fetch_catalog(
     request: PageRequest,
 ) -> BoxFuture<'static, Result<PageOf<String>>> {
     Box::pin(async move {
-        let oci_query = match &request {
-            PageRequest::Link(url) if url.path() == OCI_CATALOG => query_of(url, &["last", "n"]),
-            _ => None,
-        };
-        let outcome = match (oci_query, request) {
-            (Some(query), _) => Err((query, None)),
-            (None, PageRequest::Query(query)) => {
+        let (page, next) = match request {
+            PageRequest::Query(query) => {
                 let acr = listing
                     .page(
                         PageRequest::Query(query.clone()),
@@ -60,24 +55,31 @@ fn fetch_catalog(
                     )
                     .await;
                 match acr {
-                    Err(error @ Error::Unsupported { .. }) => Err((query, Some(error))),
-                    outcome => Ok(outcome),
+                    Err(Error::Unsupported { .. }) => oci_catalog_page(&listing, query).await?,
+                    outcome => outcome?,
                 }
             }
-            (None, PageRequest::Link(url)) => Ok(listing.page_by_link(url).await),
-        };
-        let (page, next) = match outcome {
-            Ok(outcome) => outcome?,
-            Err((query, _)) => {
-                listing
-                    .page(PageRequest::Query(query), |client, query| async move {
-                        paged!(client.list_catalog(), query).send().await
-                    })
-                    .await?
-            }
+            PageRequest::Link(url) => match query_of(&url, &["last", "n"]) {
+                Some(query) if url.path() == OCI_CATALOG => {
+                    oci_catalog_page(&listing, query).await?
+                }
+                _ => listing.page_by_link(url).await?,
+            },
         };
         Ok((page.repositories.unwrap_or_default(), next))
     })
+}
+
+/// A page of the OCI catalog, through its generated operation.
+async fn oci_catalog_page(
+    listing: &Listing,
+    query: PageQuery,
+) -> Result<(acr_rest::types::Repositories, Option<String>)> {
+    listing
+        .page(PageRequest::Query(query), |client, query| async move {
+            paged!(client.list_catalog(), query).send().await
+        })
+        .await
 }
 
 /// The OCI catalog's path, which a registry without ACR's metadata API lists through.
