@@ -43,6 +43,7 @@ impl ContainerRegistryClient {
             allow_http: false,
             api_version: API_VERSION.to_owned(),
             response_timeout: Duration::from_secs(15),
+            token_service: None,
         }
     }
 
@@ -70,6 +71,7 @@ pub struct ContainerRegistryClientBuilder {
     allow_http: bool,
     api_version: String,
     response_timeout: Duration,
+    token_service: Option<String>,
 }
 
 impl ContainerRegistryClientBuilder {
@@ -140,6 +142,18 @@ impl ContainerRegistryClientBuilder {
         self
     }
 
+    /// The `service` that the registry's own token service (ACR's `/oauth2/token`) issues
+    /// tokens for: on ACR, the registry's host name. Known in advance, it lets even the
+    /// first operation of a client send a token instead of meeting a challenge first, which
+    /// halves the requests of a short-lived process. A wrong guess costs one request: the
+    /// client then takes the token service the registry's challenge names, as it does when
+    /// this is not set. An ACR refresh token issued for this registry (its `aud` claim is
+    /// the registry's host) sets it by itself.
+    pub fn token_service(mut self, service: impl Into<String>) -> Self {
+        self.token_service = Some(service.into());
+        self
+    }
+
     /// The client, or [`Error::InvalidInput`] for an endpoint that is not a registry URL.
     pub fn build(self) -> Result<ContainerRegistryClient> {
         let endpoint = normalize_endpoint(&self.endpoint, self.allow_http)?;
@@ -152,7 +166,12 @@ impl ContainerRegistryClientBuilder {
                 .build()
                 .map_err(|e| Error::Transport(Box::new(e)))?,
         };
-        let auth = Authenticator::new(self.credential, &self.audience);
+        let auth = Authenticator::new(
+            self.credential,
+            &self.audience,
+            self.token_service,
+            &host_and_port(&endpoint),
+        );
         Ok(ContainerRegistryClient {
             pipeline: Arc::new(Pipeline::new(
                 http,
@@ -167,7 +186,15 @@ impl ContainerRegistryClientBuilder {
     }
 }
 
-/// `myregistry.azurecr.io`, `https://myregistry.azurecr.io/` → `https://myregistry.azurecr.io/`.
+/// `host[:port]`, as ACR's token service names the registry.
+fn host_and_port(endpoint: &Url) -> String {
+    let host = endpoint.host_str().unwrap_or_default();
+    match endpoint.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
 /// `endpoint` as an error may show it: any user and password before the host are
 /// replaced, so that a password typed into a URL is never echoed.
 fn shown(endpoint: &str) -> String {
@@ -181,6 +208,7 @@ fn shown(endpoint: &str) -> String {
     }
 }
 
+/// `myregistry.azurecr.io`, `https://myregistry.azurecr.io/` → `https://myregistry.azurecr.io/`.
 fn normalize_endpoint(endpoint: &str, allow_http: bool) -> Result<Url> {
     let invalid = |why: &str| {
         Error::InvalidInput(format!(

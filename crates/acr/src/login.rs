@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{Grant, challenge};
+use crate::auth::{Grant, Issuer, challenge, realm};
 use crate::credential::Kind;
 use crate::{ContainerRegistryClient, Error, Result, Secret};
 
@@ -21,7 +21,11 @@ impl ContainerRegistryClient {
     /// The refresh token is a secret that grants what the identity may do on this
     /// registry for about three hours; [`crate::Credential::refresh_token`] uses it.
     /// Registries that ask for Basic authentication rather than tokens accept a username
-    /// and password on each request, so nothing is checked or exchanged there.
+    /// and password on each request, so nothing is checked or exchanged there. On a
+    /// registry whose tokens come from a Docker token service (the realm of its challenge),
+    /// a username and password are exchanged for the identity token the service gives
+    /// (`offline_token`), if any, and an identity token is checked and returned (the newer
+    /// one, if the service replaces it).
     ///
     /// # Errors
     ///
@@ -57,6 +61,21 @@ impl ContainerRegistryClient {
         let service = challenge
             .service
             .unwrap_or_else(|| pipeline.endpoint.host_str().unwrap_or_default().to_owned());
+        let issuer = Issuer::of_realm(challenge.realm.as_deref());
+        if let Issuer::Realm(realm) = &issuer {
+            // A Docker token service: a password is exchanged for an identity token where
+            // the service gives one (`offline_token`), an identity token is checked.
+            let grant = Grant {
+                issuer: issuer.clone(),
+                service,
+                scope: String::new(),
+            };
+            let issued = realm::access_token(pipeline, realm, &grant, &credential, true).await?;
+            return Ok(match credential {
+                Kind::RefreshToken(token) => Some(issued.refresh_token.unwrap_or(token)),
+                _ => issued.refresh_token,
+            });
+        }
         match credential {
             Kind::Anonymous => unreachable!("refused above"),
             Kind::Aad(identity) => {
@@ -85,6 +104,7 @@ async fn access_token_without_scope(
     service: String,
 ) -> Result<()> {
     let grant = Grant {
+        issuer: Issuer::Registry,
         service,
         scope: String::new(),
     };

@@ -20,7 +20,7 @@ use http::{Method, StatusCode};
 use tracing::Instrument as _;
 use url::Url;
 
-use crate::auth::{Authenticator, Grant, TokenServiceUnreachable, challenge};
+use crate::auth::{Authenticator, Grant, Issuer, TokenServiceUnreachable, challenge};
 use crate::error::{read_capped, service_message};
 use crate::retry::{self, Retries, RetryOptions};
 use crate::{Error, Result};
@@ -119,6 +119,22 @@ impl Pipeline {
             true,
         );
         operation.repeatable_post = true;
+        Arc::new(operation)
+    }
+
+    /// A cross-repository mount into `repository` of a blob of `from`, and the upload that
+    /// copies it where the registry refuses to mount: one token covers push on the target
+    /// and pull on the source, as registries that check both ask.
+    pub(crate) fn mount_operation(
+        self: &Arc<Self>,
+        repository: &str,
+        from: &str,
+    ) -> Arc<Operation> {
+        // Repository names hold no spaces, so the key tells every pair apart.
+        let key = format!("{repository} {from}");
+        let mut operation = Operation::new(self.clone(), "mount_blob", Some(key), true);
+        operation.repeatable_post = true;
+        operation.scope = Some(crate::auth::scopes::mount_scope(repository, from));
         Arc::new(operation)
     }
 
@@ -286,21 +302,29 @@ impl Pipeline {
             return self.transmit(request).await;
         }
 
-        if let Some(grant) = self
-            .auth
-            .learned(operation.id, operation.resource.as_deref())
-        {
-            let token = self.auth.access_token(self, &grant).await?;
-            let retry = request.try_clone();
-            let response = self.transmit(with_bearer(request, &token.token)?).await?;
-            if !self.is_challenge(&response) {
-                return Ok(response);
+        if let Some(grant) = self.auth.learned(
+            operation.id,
+            operation.resource.as_deref(),
+            operation.scope.as_deref(),
+        ) {
+            match self.auth.access_token(self, &grant).await {
+                Ok(token) => {
+                    let retry = request.try_clone();
+                    let response = self.transmit(with_bearer(request, &token.token)?).await?;
+                    if !self.is_challenge(&response) {
+                        return Ok(response);
+                    }
+                    self.auth.invalidate(&grant, token.generation).await;
+                    let Some(request) = retry else {
+                        return Err(refused(response).await);
+                    };
+                    return self.answer_challenge(operation, request, response).await;
+                }
+                // A token service presumed at build time that issues nothing: the
+                // registry's challenge names the right one.
+                Err(_) if self.auth.drop_presumption(&grant) => {}
+                Err(error) => return Err(error),
             }
-            self.auth.invalidate(&grant, token.generation).await;
-            let Some(request) = retry else {
-                return Err(refused(response).await);
-            };
-            return self.answer_challenge(operation, request, response).await;
         }
 
         let first = match request.try_clone() {
@@ -344,6 +368,7 @@ impl Pipeline {
             return Ok(response);
         };
         let grant = Grant {
+            issuer: Issuer::of_realm(challenge.realm.as_deref()),
             service: challenge
                 .service
                 .unwrap_or_else(|| self.endpoint.host_str().unwrap_or_default().to_owned()),
@@ -394,8 +419,10 @@ impl Pipeline {
 
     /// Transport stage. Redirects are followed here rather than by reqwest so that the
     /// https rule applies to every hop and `Authorization` is dropped when a hop leaves the
-    /// registry (blob downloads are redirected to storage hosts).
+    /// origin it was meant for: the registry (blob downloads are redirected to storage
+    /// hosts), or the token service a password was sent to.
     async fn transport(&self, mut request: reqwest::Request) -> Result<reqwest::Response> {
+        let origin = request.url().origin();
         for _ in 0..=MAX_REDIRECTS {
             let method = request.method().clone();
             let follow = method == Method::GET || method == Method::HEAD;
@@ -421,7 +448,7 @@ impl Pipeline {
                 return Ok(response);
             };
             self.check_scheme(&next)?;
-            if !self.is_registry(&next) {
+            if next.origin() != origin {
                 headers.remove(AUTHORIZATION);
                 headers.remove(http::header::COOKIE);
                 headers.remove(http::header::PROXY_AUTHORIZATION);
@@ -632,6 +659,8 @@ pub(crate) struct Operation {
     pipeline: Arc<Pipeline>,
     pub(crate) id: &'static str,
     resource: Option<String>,
+    /// The token scope the operation needs, when known in advance.
+    scope: Option<String>,
     authenticate: bool,
     repeatable_post: bool,
     body_limit: Option<BodyLimit>,
@@ -672,6 +701,7 @@ impl Operation {
         Self {
             pipeline,
             id,
+            scope: crate::auth::scopes::scope_of(id, resource.as_deref()),
             resource,
             authenticate,
             repeatable_post: false,
@@ -739,9 +769,10 @@ impl acr_rest::Hooks for Operation {
     async fn execute(
         &self,
         _client: &reqwest::Client,
-        request: reqwest::Request,
+        mut request: reqwest::Request,
         _operation_id: &'static str,
     ) -> reqwest::Result<reqwest::Response> {
+        literal_slashes(request.url_mut());
         let metadata = request.url().path().starts_with("/acr/");
         let outcome = match self.pipeline.send(self, request).await {
             Ok(response)
@@ -773,6 +804,19 @@ impl acr_rest::Hooks for Operation {
                 Ok(placeholder.into())
             }
         }
+    }
+}
+
+/// The generated code percent-encodes every path parameter, `/` included. The distribution
+/// spec writes repository names with literal slashes (`/v2/library/hello/manifests/v1`),
+/// which every registry accepts and some require. Only a repository name can hold a `/`
+/// (names, tags and digests are checked before any request), so decoding `%2F` in the
+/// path changes nothing else.
+fn literal_slashes(url: &mut Url) {
+    let path = url.path();
+    if path.contains("%2F") || path.contains("%2f") {
+        let literal = path.replace("%2F", "/").replace("%2f", "/");
+        url.set_path(&literal);
     }
 }
 
@@ -918,6 +962,18 @@ mod tests {
         assert_eq!(
             (probe.calls_async().await, put.calls_async().await),
             (1, 1 + 3)
+        );
+    }
+
+    #[test]
+    fn repository_names_keep_their_slashes() {
+        let mut url =
+            Url::parse("https://r.example/v2/library%2Fhello%2fworld/manifests/sha256%3Aab?n=1")
+                .unwrap();
+        literal_slashes(&mut url);
+        assert_eq!(
+            url.as_str(),
+            "https://r.example/v2/library/hello/world/manifests/sha256%3Aab?n=1"
         );
     }
 

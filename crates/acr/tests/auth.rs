@@ -14,7 +14,7 @@ use httpmock::{Mock, MockServer};
 use serde_json::{Value, json};
 
 const REPO: &str = "library/hello-world";
-const REPO_PATH: &str = "/acr/v1/library%2Fhello-world";
+const REPO_PATH: &str = "/acr/v1/library/hello-world";
 const SERVICE: &str = "myregistry.azurecr.io";
 const AAD_TOKEN: &str = "aad-token-that-must-stay-secret";
 
@@ -369,27 +369,31 @@ async fn fifty_concurrent_operations_share_one_exchange_and_one_token() {
 }
 
 #[tokio::test]
-async fn a_refresh_token_near_expiry_is_exchanged_again_a_fresh_one_is_not() {
-    // Access tokens that expire within the refresh margin are fetched again every time;
-    // whether the exchange repeats depends only on the refresh token's own lifetime.
-    for (refresh_lifetime, expected_exchanges) in [(200, 3), (3 * 3600, 1)] {
+async fn tokens_at_the_end_of_their_lifetime_are_fetched_again_fresh_ones_are_not() {
+    // A token is renewed in the last quarter of its lifetime (at most five minutes before
+    // it expires): one that expires now is fetched again every time. Whether the exchange
+    // repeats depends only on the refresh token's own lifetime.
+    for (refresh_lifetime, access_lifetime, exchanges, tokens) in
+        [(0, 0, 3, 3), (3 * 3600, 0, 1, 3), (3 * 3600, 60, 1, 1)]
+    {
         let server = MockServer::start_async().await;
         let registry = aad_registry(
             &server,
             &jwt("refresh", refresh_lifetime),
-            &jwt("access", 60),
+            &jwt("access", access_lifetime),
         )
         .await;
         let client = client(&server, Credential::from(Arc::new(FakeAad::default())));
         for _ in 0..3 {
             client.get_repository_properties(REPO).await.unwrap();
         }
+        let lifetimes = format!("refresh {refresh_lifetime}s, access {access_lifetime}s");
         assert_eq!(
             registry.exchange.calls_async().await,
-            expected_exchanges,
-            "refresh lifetime {refresh_lifetime}s"
+            exchanges,
+            "{lifetimes}"
         );
-        assert_eq!(registry.token.calls_async().await, 3);
+        assert_eq!(registry.token.calls_async().await, tokens, "{lifetimes}");
         assert_eq!(registry.probe.calls_async().await, 1);
     }
 }
@@ -652,6 +656,50 @@ async fn a_raw_refresh_token_skips_the_exchange() {
     client.get_repository_properties(REPO).await.unwrap();
     assert_eq!(registry.exchange.calls_async().await, 0);
     assert_eq!(registry.token.calls_async().await, 1);
+}
+
+#[tokio::test]
+async fn a_known_token_service_saves_the_first_challenge() {
+    let server = MockServer::start_async().await;
+    let registry = aad_registry(&server, "refresh-from-acr-login", &jwt("access", 3600)).await;
+    let client = ContainerRegistryClient::builder(server.base_url())
+        .credential(Credential::refresh_token("refresh-from-acr-login"))
+        .token_service(SERVICE)
+        .allow_http(true)
+        .build()
+        .unwrap();
+    client.get_repository_properties(REPO).await.unwrap();
+    // Two requests: the token, then the resource; no challenge.
+    assert_eq!(registry.probe.calls_async().await, 0);
+    assert_eq!(registry.token.calls_async().await, 1);
+    assert_eq!(registry.resource.calls_async().await, 1);
+}
+
+#[tokio::test]
+async fn a_wrong_token_service_costs_one_request_then_the_challenge_decides() {
+    let server = MockServer::start_async().await;
+    let registry = aad_registry(&server, "refresh-from-acr-login", &jwt("access", 3600)).await;
+    let refused = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/oauth2/token")
+                .form_urlencoded_tuple("service", "not-this-registry");
+            then.status(401).json_body(unauthorized_body());
+        })
+        .await;
+    let client = ContainerRegistryClient::builder(server.base_url())
+        .credential(Credential::refresh_token("refresh-from-acr-login"))
+        .token_service("not-this-registry")
+        .allow_http(true)
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        client.get_repository_properties(REPO).await.unwrap();
+    }
+    assert_eq!(refused.calls_async().await, 1, "given up after one refusal");
+    assert_eq!(registry.probe.calls_async().await, 1);
+    assert_eq!(registry.token.calls_async().await, 1);
+    assert_eq!(registry.resource.calls_async().await, 2);
 }
 
 #[tokio::test]

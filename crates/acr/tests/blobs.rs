@@ -232,7 +232,7 @@ async fn a_file_download_fetches_once_more_after_a_flipped_byte() {
     server
         .mock_async(|when, then| {
             when.method(GET)
-                .path(format!("/v2/library%2Fblobs/blobs/{digest}"));
+                .path(format!("/v2/library/blobs/blobs/{digest}"));
             then.respond_with(move |_req: &HttpMockRequest| {
                 let body = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
                     damaged.clone()
@@ -444,7 +444,7 @@ async fn chunks_carry_content_range_and_the_digest_joins_the_sessions_query() {
     let first = server.url("/v2/library/blobs/blobs/uploads/s1?_state=one");
     server
         .mock_async(|when, then| {
-            when.method(POST).path("/v2/library%2Fblobs/blobs/uploads/");
+            when.method(POST).path("/v2/library/blobs/blobs/uploads/");
             then.status(202).header("location", first.as_str());
         })
         .await;
@@ -720,7 +720,7 @@ async fn whole_body_answers_and_empty_blobs_download() {
     let server = MockServer::start_async().await;
     let data = content(3 * CHUNK);
     let digest = Digest::sha256(&data);
-    let path = format!("/v2/library%2Fblobs/blobs/{digest}");
+    let path = format!("/v2/library/blobs/blobs/{digest}");
     // A registry that ignores Range.
     server
         .mock_async(|when, then| {
@@ -738,7 +738,7 @@ async fn whole_body_answers_and_empty_blobs_download() {
     server
         .mock_async(|when, then| {
             when.method(GET)
-                .path(format!("/v2/library%2Fblobs/blobs/{empty}"));
+                .path(format!("/v2/library/blobs/blobs/{empty}"));
             then.status(416).header("content-range", "bytes */0");
         })
         .await;
@@ -835,7 +835,7 @@ async fn a_refused_mount_copies_the_blob_and_verifies_it() {
     server
         .mock_async(|when, then| {
             when.method(GET)
-                .path(format!("/v2/source%2Frepo/blobs/{digest}"));
+                .path(format!("/v2/source/repo/blobs/{digest}"));
             then.status(200).body(&data);
         })
         .await;
@@ -863,7 +863,7 @@ async fn a_refused_mount_copies_the_blob_and_verifies_it() {
     let exists = server
         .mock_async(|when, then| {
             when.method(HEAD)
-                .path(format!("/v2/library%2Fblobs/blobs/{digest}"));
+                .path(format!("/v2/library/blobs/blobs/{digest}"));
             then.status(200).header("content-length", "7");
         })
         .await;

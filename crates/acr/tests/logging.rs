@@ -12,7 +12,7 @@ use httpmock::MockServer;
 use serde_json::json;
 
 const REPO: &str = "library/hello-world";
-const REPO_PATH: &str = "/acr/v1/library%2Fhello-world";
+const REPO_PATH: &str = "/acr/v1/library/hello-world";
 const SERVICE: &str = "myregistry.azurecr.io";
 const AAD_TOKEN: &str = "aad-token-that-must-stay-secret";
 

@@ -31,6 +31,20 @@ pub(crate) fn expiry(token: &str) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
+/// The `aud` claim of a JWT (the first, when it is a list): ACR's refresh tokens name the
+/// registry they were issued for, which is also the `service` of its token service.
+pub(crate) fn audience(token: &str) -> Option<String> {
+    let mut segments = token.split('.');
+    let (_header, payload, _signature) = (segments.next()?, segments.next()?, segments.next()?);
+    let json = BASE64URL.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    match claims.get("aud")? {
+        serde_json::Value::String(aud) => Some(aud.clone()),
+        serde_json::Value::Array(auds) => auds.first()?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +56,17 @@ mod tests {
             b64.encode(r#"{"alg":"RS256"}"#),
             b64.encode(payload)
         )
+    }
+
+    #[test]
+    fn reads_the_audience() {
+        assert_eq!(
+            audience(&jwt(r#"{"aud":"r.azurecr.io","exp":1}"#)).as_deref(),
+            Some("r.azurecr.io")
+        );
+        assert_eq!(audience(&jwt(r#"{"aud":["a","b"]}"#)).as_deref(), Some("a"));
+        assert_eq!(audience(&jwt(r#"{"aud":7}"#)), None);
+        assert_eq!(audience("opaque"), None);
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! ACR's token flow: challenge → (Azure AD token → refresh token) → access token, with
-//! caches so that a scope costs one token request per token lifetime, whatever the number
-//! of operations or tasks.
+//! Token flows: ACR's (challenge → (Azure AD token → refresh token) → access token, from
+//! the registry's own `/oauth2/*`) and the Docker one (a token from the realm a challenge
+//! names), with caches so that a scope costs one token request per token lifetime, whatever
+//! the number of operations or tasks.
 
 pub(crate) mod challenge;
 pub(crate) mod jwt;
-mod scopes;
+pub(crate) mod realm;
+pub(crate) mod scopes;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,13 +27,38 @@ use crate::{Credential, Error, Result, Secret};
 /// Tokens are renewed when less than this remains, so that none expires in flight.
 const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
-/// How long a token whose expiry cannot be read is used: three quarters of the 60 s that
-/// the Docker token specification gives a token without `expires_in`.
-const OPAQUE_REUSE: Duration = Duration::from_secs(45);
+/// The lifetime of a token that states none (no `expires_in`, not a JWT), as the Docker
+/// token specification gives it.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
 
-/// What a token is for: the `service` and `scope` of a challenge.
+/// Who issues a grant's tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Issuer {
+    /// The registry's own token service, ACR's `/oauth2/token` and `/oauth2/exchange`.
+    Registry,
+    /// A Docker token service at the realm of the registry's challenge (distribution with
+    /// token authentication, Docker Hub, GHCR, Harbor, Quay).
+    Realm(url::Url),
+}
+
+impl Issuer {
+    /// The issuer a challenge's `realm` names. ACR's realm is its own `/oauth2/token`, and
+    /// its flow (form posts, Azure AD exchange) is sent to the registry itself; any other
+    /// realm URL is a Docker token service. A realm that is not a URL leaves the registry's
+    /// own token service as the only candidate.
+    pub(crate) fn of_realm(realm: Option<&str>) -> Self {
+        match realm.and_then(|realm| url::Url::parse(realm).ok()) {
+            Some(url) if url.path() != "/oauth2/token" => Issuer::Realm(url),
+            _ => Issuer::Registry,
+        }
+    }
+}
+
+/// What a token is for: the issuer, `service` and `scope` of a challenge. A scope may hold
+/// several space-separated scopes (a mount needs pull on its source and push on its target).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Grant {
+    pub(crate) issuer: Issuer,
     pub(crate) service: String,
     pub(crate) scope: String,
 }
@@ -40,7 +67,8 @@ pub(crate) struct Grant {
 #[derive(Clone)]
 pub(crate) struct Cached {
     pub(crate) token: Secret,
-    expires: Option<SystemTime>,
+    issued: SystemTime,
+    expires: SystemTime,
     fetched: Instant,
     /// Tells a stale copy from its replacement, so that a task holding an old token cannot
     /// evict the new one.
@@ -48,29 +76,36 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    fn new(token: Secret) -> Self {
+    /// A token that lives `lifetime` (a token service's `expires_in`) or until the expiry
+    /// it carries as a JWT, whichever comes first; 60 s when neither is known.
+    fn new(token: Secret, lifetime: Option<Duration>) -> Self {
         static GENERATION: AtomicU64 = AtomicU64::new(0);
+        let issued = SystemTime::now();
+        let stated = lifetime.map(|lifetime| issued + lifetime);
+        let expires = match (jwt::expiry(token.expose()), stated) {
+            (Some(jwt), Some(stated)) => jwt.min(stated),
+            (jwt, stated) => jwt.or(stated).unwrap_or(issued + DEFAULT_LIFETIME),
+        };
         Self {
-            expires: jwt::expiry(token.expose()),
             token,
+            issued,
+            expires,
             fetched: Instant::now(),
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     /// Usable by a request that started waiting at `asked`: either fetched while it waited
-    /// (the single flight it joined), or still good for `REFRESH_MARGIN`. A token whose
-    /// expiry cannot be read (an opaque token) lives the 60 s the Docker token
-    /// specification gives a token without `expires_in`, and is used for the first
-    /// `OPAQUE_REUSE` of them.
+    /// (the single flight it joined), or good for a while yet: `REFRESH_MARGIN`, or the
+    /// last quarter of a shorter lifetime (a 60 s token is used for 45 s).
     fn usable(&self, asked: Instant) -> bool {
+        let lifetime = self.expires.duration_since(self.issued).unwrap_or_default();
+        let margin = REFRESH_MARGIN.min(lifetime / 4);
         self.fetched >= asked
-            || match self.expires {
-                Some(at) => at
-                    .duration_since(SystemTime::now())
-                    .is_ok_and(|left| left > REFRESH_MARGIN),
-                None => self.fetched.elapsed() < OPAQUE_REUSE,
-            }
+            || self
+                .expires
+                .duration_since(SystemTime::now())
+                .is_ok_and(|left| left > margin)
     }
 }
 
@@ -105,14 +140,18 @@ pub(crate) struct Authenticator {
     aad_scope: String,
     refresh_tokens: Slots<String>,
     access_tokens: Slots<Grant>,
-    /// The scope each operation was challenged for, per repository, so that the next call
+    /// The grant each operation was challenged for, per resource, so that the next call
     /// sends its token up front.
     learned: Mutex<HashMap<(&'static str, Option<String>), Grant>>,
     /// Set once the registry asked for Basic authentication instead of tokens.
     basic_asked: std::sync::atomic::AtomicBool,
-    /// The `service` of the registry's bearer challenges, once one was seen: with it and
-    /// an operation's known scope, a token can go out before any challenge.
-    service: Mutex<Option<String>>,
+    /// The issuer and `service` of the registry's bearer challenges, once one was seen (or
+    /// as presumed at build): with them and an operation's known scope, a token can go out
+    /// before any challenge.
+    token_service: Mutex<Option<(Issuer, String)>>,
+    /// Whether `token_service` is a presumption that no challenge confirmed yet, dropped
+    /// the first time it fails to yield a token.
+    presumed: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Authenticator {
@@ -125,7 +164,22 @@ impl fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    pub(crate) fn new(credential: Credential, audience: &str) -> Self {
+    /// `presumed_service`: the `service` of the registry's own token service, when the
+    /// caller knows it, so that even the first operation sends a token up front. Without
+    /// one, an ACR refresh token issued for `registry_host` (its `aud`) names it.
+    pub(crate) fn new(
+        credential: Credential,
+        audience: &str,
+        presumed_service: Option<String>,
+        registry_host: &str,
+    ) -> Self {
+        let presumed_service = presumed_service.or_else(|| match &credential.0 {
+            Kind::RefreshToken(token) => {
+                jwt::audience(token.expose()).filter(|aud| aud.eq_ignore_ascii_case(registry_host))
+            }
+            _ => None,
+        });
+        let presumed = presumed_service.is_some();
         Self {
             credential: credential.0,
             aad_scope: format!("{}/.default", audience.trim_end_matches('/')),
@@ -133,7 +187,8 @@ impl Authenticator {
             access_tokens: Slots::new(),
             learned: Mutex::new(HashMap::new()),
             basic_asked: std::sync::atomic::AtomicBool::new(false),
-            service: Mutex::new(None),
+            token_service: Mutex::new(presumed_service.map(|service| (Issuer::Registry, service))),
+            presumed: std::sync::atomic::AtomicBool::new(presumed),
         }
     }
 
@@ -165,28 +220,49 @@ impl Authenticator {
         Some(basic_authorization(username, password))
     }
 
-    /// The grant to send up front for `operation`: the one its last challenge named, else,
-    /// once the registry's token service is known, the scope the operation is known to
-    /// need, so that a token cached for that scope serves every operation that needs it.
-    pub(crate) fn learned(&self, operation: &'static str, resource: Option<&str>) -> Option<Grant> {
-        let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+    /// The grant to send up front for an operation: the one its last challenge named,
+    /// else, once the registry's token service is known, the `scope` the operation is
+    /// known to need, so that a token cached for that scope serves every operation that
+    /// needs it.
+    pub(crate) fn learned(
+        &self,
+        operation: &'static str,
+        resource: Option<&str>,
+        scope: Option<&str>,
+    ) -> Option<Grant> {
+        let learned = lock(&self.learned);
         if let Some(grant) = learned.get(&(operation, resource.map(str::to_owned))) {
             return Some(grant.clone());
         }
         drop(learned);
-        let service = self
-            .service
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        let scope = scopes::scope_of(operation, resource)?;
-        Some(Grant { service, scope })
+        let (issuer, service) = lock(&self.token_service).clone()?;
+        Some(Grant {
+            issuer,
+            service,
+            scope: scope?.to_owned(),
+        })
     }
 
     pub(crate) fn learn(&self, operation: &'static str, resource: Option<&str>, grant: Grant) {
-        *self.service.lock().unwrap_or_else(|e| e.into_inner()) = Some(grant.service.clone());
-        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
-        learned.insert((operation, resource.map(str::to_owned)), grant);
+        *lock(&self.token_service) = Some((grant.issuer.clone(), grant.service.clone()));
+        self.presumed.store(false, Ordering::Relaxed);
+        lock(&self.learned).insert((operation, resource.map(str::to_owned)), grant);
+    }
+
+    /// Gives up a presumed token service that failed to issue `grant`; true when the
+    /// caller should go on without a token, as if nothing had been presumed.
+    pub(crate) fn drop_presumption(&self, grant: &Grant) -> bool {
+        let mut known = lock(&self.token_service);
+        let presumed = self.presumed.load(Ordering::Relaxed)
+            && known.as_ref().is_some_and(|(issuer, service)| {
+                *issuer == grant.issuer && *service == grant.service
+            });
+        if presumed {
+            *known = None;
+            self.presumed.store(false, Ordering::Relaxed);
+            tracing::debug!("the presumed token service issued no token; waiting for a challenge");
+        }
+        presumed
     }
 
     /// Forgets an access token the registry refused (unless it was already replaced).
@@ -206,11 +282,26 @@ impl Authenticator {
         if let Some(token) = cached.as_ref().filter(|c| c.usable(asked)) {
             return Ok(token.clone());
         }
-        let token = Cached::new(self.fetch_access_token(pipeline, grant).await?);
-        *cached = Some(token.clone());
-        Ok(token)
+        let issued = match &grant.issuer {
+            Issuer::Registry => Cached::new(self.fetch_access_token(pipeline, grant).await?, None),
+            Issuer::Realm(realm) => {
+                // Boxed: the token request goes through the same pipeline that asked for it.
+                let issued = Box::pin(realm::access_token(
+                    pipeline,
+                    realm,
+                    grant,
+                    &self.credential,
+                    false,
+                ))
+                .await?;
+                Cached::new(issued.token, issued.lifetime)
+            }
+        };
+        *cached = Some(issued.clone());
+        Ok(issued)
     }
 
+    /// An access token from the registry's own token service (ACR's flow).
     async fn fetch_access_token(&self, pipeline: &Arc<Pipeline>, grant: &Grant) -> Result<Secret> {
         match &self.credential {
             Kind::Anonymous => {
@@ -310,7 +401,7 @@ impl Authenticator {
             })
             .await
             .map_err(refused_by_token_service)?;
-        let token = Cached::new(issued(response.into_inner().refresh_token)?);
+        let token = Cached::new(issued(response.into_inner().refresh_token)?, None);
         *cached = Some(token.clone());
         Ok(token)
     }
@@ -360,6 +451,10 @@ async fn access_token_request(
     issued(response.into_inner().access_token)
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn issued(token: Option<String>) -> Result<Secret> {
     match token {
         Some(token) if !token.is_empty() => Ok(Secret::new(token)),
@@ -378,7 +473,7 @@ pub(crate) struct TokenServiceUnreachable(#[source] pub(crate) crate::BoxError);
 
 /// A client error from the token service means the credential (or the audience it was
 /// issued for) was refused.
-fn refused_by_token_service(error: Error) -> Error {
+pub(crate) fn refused_by_token_service(error: Error) -> Error {
     match error {
         Error::Transport(source) => Error::Transport(Box::new(TokenServiceUnreachable(source))),
         Error::Service {
@@ -416,19 +511,52 @@ fn refused_by_token_service(error: Error) -> Error {
 mod tests {
     use super::*;
 
+    fn aged(token: Cached, age: Duration) -> Cached {
+        Cached {
+            issued: token.issued - age,
+            expires: token.expires - age,
+            fetched: Instant::now() - age,
+            ..token
+        }
+    }
+
     #[test]
-    fn opaque_tokens_are_reused_for_most_of_a_minute_only() {
-        let token = Cached::new(Secret::new("opaque"));
-        assert!(token.expires.is_none());
+    fn tokens_without_a_stated_lifetime_are_reused_for_most_of_a_minute_only() {
+        let token = Cached::new(Secret::new("opaque"), None);
         let later = Instant::now() + Duration::from_millis(1);
         assert!(token.usable(later), "a fresh opaque token is reused");
-        let old = Cached {
-            fetched: Instant::now() - OPAQUE_REUSE - Duration::from_secs(1),
-            ..token
-        };
+        assert!(aged(token.clone(), Duration::from_secs(40)).usable(later));
         assert!(
-            !old.usable(later),
-            "an opaque token is not used past its reuse"
+            !aged(token, Duration::from_secs(46)).usable(later),
+            "an opaque token is not used in the last quarter of its 60 s"
+        );
+    }
+
+    #[test]
+    fn a_stated_lifetime_is_honoured() {
+        let later = Instant::now() + Duration::from_millis(1);
+        let hour = Cached::new(Secret::new("opaque"), Some(Duration::from_secs(3600)));
+        assert!(aged(hour.clone(), Duration::from_secs(3000)).usable(later));
+        assert!(
+            !aged(hour, Duration::from_secs(3400)).usable(later),
+            "renewed five minutes before it expires"
+        );
+        let short = Cached::new(Secret::new("opaque"), Some(Duration::from_secs(20)));
+        assert!(short.usable(later));
+        assert!(!aged(short, Duration::from_secs(16)).usable(later));
+    }
+
+    #[test]
+    fn the_realm_names_the_flow() {
+        assert_eq!(
+            Issuer::of_realm(Some("https://r.azurecr.io/oauth2/token")),
+            Issuer::Registry
+        );
+        assert_eq!(Issuer::of_realm(None), Issuer::Registry);
+        assert_eq!(Issuer::of_realm(Some("x")), Issuer::Registry);
+        assert_eq!(
+            Issuer::of_realm(Some("https://auth.docker.io/token")),
+            Issuer::Realm(url::Url::parse("https://auth.docker.io/token").unwrap())
         );
     }
 }

@@ -25,6 +25,12 @@ pub(crate) fn scope_of(operation: &str, repository: Option<&str>) -> Option<Stri
     Some(format!("repository:{}:{actions}", repository?))
 }
 
+/// The scope of a cross-repository mount: push on the target and pull on the source, as
+/// the registry's challenge lists them (space-separated).
+pub(crate) fn mount_scope(repository: &str, from: &str) -> String {
+    format!("repository:{repository}:pull,push repository:{from}:pull")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ impl ContainerRegistryClient {
     ) -> Result<MountOutcome> {
         validate_repository(repository)?;
         validate_repository(from)?;
-        let operation = self.pipeline.upload_operation(repository);
+        let operation = self.pipeline.mount_operation(repository, from);
         let response = operation
             .clone()
             .run(|client| async move {

@@ -73,9 +73,13 @@ fn split(uri: &str) -> (String, String) {
 }
 
 /// `:` may be sent percent-encoded (the recorder's client did) or not (it is allowed in a
-/// path segment); both name the same resource.
+/// path segment), and the recorder encoded the `/` of repository names, which this client
+/// sends literally as the distribution spec writes them; both forms name the same resource.
 fn normal_path(path: &str) -> String {
-    path.replace("%3A", ":").replace("%3a", ":")
+    path.replace("%3A", ":")
+        .replace("%3a", ":")
+        .replace("%2F", "/")
+        .replace("%2f", "/")
 }
 
 fn key_of(entry: &Value) -> Option<Key> {
