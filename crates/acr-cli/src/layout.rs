@@ -220,6 +220,7 @@ pub(crate) async fn pull(
             .find(|d| d.platform.as_ref().is_some_and(|p| wanted.matches(p)))
         else {
             return Err(CliError::Acr(acr::Error::NotFound {
+                code: None,
                 message: format!(
                     "{}:{} has no image for {wanted} (it has {})",
                     image.repository,

@@ -24,6 +24,10 @@ pub enum Error {
     NotFound {
         /// The service's explanation, or a description of what was looked up.
         message: String,
+        /// What the registry says is missing, as the code of its error envelope
+        /// (`NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, `TAG_UNKNOWN`, `BLOB_UNKNOWN`); `None` for a
+        /// `404` that names nothing, which may be a path the registry does not serve.
+        code: Option<String>,
         /// The `x-ms-request-id` of the response, for support requests.
         request_id: Option<String>,
     },
@@ -248,6 +252,7 @@ impl Error {
         match status {
             404 => Error::NotFound {
                 message,
+                code,
                 request_id,
             },
             401 | 403 => Error::Authentication {
@@ -351,6 +356,7 @@ mod tests {
         assert_eq!(
             Error::NotFound {
                 message: "m".into(),
+                code: None,
                 request_id: None,
             }
             .status(),

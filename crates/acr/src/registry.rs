@@ -158,10 +158,12 @@ fn registry_host(endpoint: &Url) -> String {
     }
 }
 
-/// Treats "not found" as done: deleting what does not exist succeeds.
-fn idempotent<T>(outcome: Result<T>) -> Result<()> {
+/// Treats "not found" as done: deleting what does not exist succeeds. Only a `404` that
+/// says what is missing counts; one that names nothing may be a path the registry does
+/// not serve, and a delete that did not happen is never reported as done.
+pub(crate) fn idempotent<T>(outcome: Result<T>) -> Result<()> {
     match outcome {
-        Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+        Ok(_) | Err(Error::NotFound { code: Some(_), .. }) => Ok(()),
         Err(error) => Err(error),
     }
 }
@@ -403,24 +405,60 @@ impl ContainerRegistryClient {
 
     /// Deletes a tag (not the manifest it points to). A tag that does not exist is already
     /// deleted: that is success.
+    ///
+    /// Without ACR's metadata API, the tag is deleted with the OCI API's
+    /// `DELETE /v2/<name>/manifests/<tag>`, where the registry allows it; one that does not
+    /// (distribution 2.x answers `400`, others `405`) gives [`Error::Unsupported`].
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<()> {
         let api_version = self.pipeline.api_version.as_str();
         validate_repository(repository)?;
         validate_tag(tag)?;
         let operation = self.pipeline.operation("delete_tag", Some(repository));
-        idempotent(
-            operation
-                .run(|client| async move {
-                    client
-                        .delete_tag()
-                        .name(repository)
-                        .reference(tag)
-                        .api_version(api_version)
-                        .send()
-                        .await
-                })
-                .await,
-        )
+        let outcome = operation
+            .run(|client| async move {
+                client
+                    .delete_tag()
+                    .name(repository)
+                    .reference(tag)
+                    .api_version(api_version)
+                    .send()
+                    .await
+            })
+            .await;
+        match outcome {
+            Err(Error::Unsupported { .. }) => self.delete_tag_by_manifest(repository, tag).await,
+            outcome => idempotent(outcome),
+        }
+    }
+
+    /// `DELETE /v2/<name>/manifests/<tag>`: the OCI distribution spec's tag delete, which
+    /// registries may refuse with `400` or `405`.
+    async fn delete_tag_by_manifest(&self, repository: &str, tag: &str) -> Result<()> {
+        let operation = self.pipeline.operation("delete_tag", Some(repository));
+        let outcome = operation
+            .run(|client| async move {
+                client
+                    .delete_manifest()
+                    .name(repository)
+                    .reference(tag)
+                    .send()
+                    .await
+            })
+            .await;
+        match outcome {
+            Err(Error::Service {
+                status: 400 | 405, ..
+            }) => Err(Error::Unsupported {
+                operation: "delete_tag".to_owned(),
+                registry: self
+                    .pipeline
+                    .endpoint
+                    .host_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            }),
+            outcome => idempotent(outcome),
+        }
     }
 
     /// The digest `reference` names: itself, or what the tag points to.
@@ -450,7 +488,21 @@ impl ContainerRegistryClient {
                     .send()
                     .await
             })
-            .await?;
+            .await
+            .map_err(|error| match error {
+                // An answer to `HEAD` has no body to name what is missing: its 404 is the
+                // tag's absence.
+                Error::NotFound {
+                    message,
+                    code: None,
+                    request_id,
+                } => Error::NotFound {
+                    message,
+                    code: Some("MANIFEST_UNKNOWN".to_owned()),
+                    request_id,
+                },
+                error => error,
+            })?;
         docker_content_digest(response.headers())?.ok_or_else(|| {
             Error::Protocol(format!(
                 "the registry named no digest for tag {tag} (no Docker-Content-Digest)"
@@ -536,8 +588,7 @@ impl ContainerRegistryClient {
         let reference = reference.into_reference()?;
         let digest = match self.resolve(repository, reference).await {
             Ok(digest) => digest,
-            Err(Error::NotFound { .. }) => return Ok(()),
-            Err(error) => return Err(error),
+            Err(error) => return idempotent(Err::<(), _>(error)),
         };
         let operation = self.pipeline.operation("delete_manifest", Some(repository));
         idempotent(

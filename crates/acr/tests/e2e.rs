@@ -1,8 +1,10 @@
 //! The content operations end to end, against the project's own registry
 //! (`acr-emulator`), and CNCF distribution (Debian's `docker-registry`, started by
-//! `.ci/run`, address in `ACR_E2E_DISTRIBUTION`, and a second one behind Basic
-//! authentication in `ACR_E2E_DISTRIBUTION_BASIC`). Where the two disagree, distribution is
-//! the reference for the OCI endpoints.
+//! `.ci/run`, address in `ACR_E2E_DISTRIBUTION`, a second one behind Basic authentication
+//! in `ACR_E2E_DISTRIBUTION_BASIC`, and a third with token authentication in
+//! `ACR_E2E_DISTRIBUTION_TOKEN`, whose tokens come from the emulator's Docker token service
+//! at `ACR_E2E_TOKEN_REALM`). Where the two disagree, distribution is the reference for the
+//! OCI endpoints.
 
 #[path = "support/ci.rs"]
 mod ci;
@@ -24,6 +26,15 @@ fn distribution() -> Option<ContainerRegistryClient> {
 fn distribution_basic() -> Option<ContainerRegistryClient> {
     distribution_at(
         "ACR_E2E_DISTRIBUTION_BASIC",
+        Credential::basic("e2e", "e2e-password"),
+    )
+}
+
+/// The distribution registry with token authentication: its challenges name a Docker
+/// token service elsewhere, which takes the test user's password.
+fn distribution_token() -> Option<ContainerRegistryClient> {
+    distribution_at(
+        "ACR_E2E_DISTRIBUTION_TOKEN",
         Credential::basic("e2e", "e2e-password"),
     )
 }
@@ -355,7 +366,63 @@ macro_rules! on_every_registry {
                 }
             )*
         }
+
+        mod distribution_registry_with_token_authentication {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(client) = super::distribution_token() {
+                        super::$name(&client).await;
+                    }
+                }
+            )*
+        }
     };
+}
+
+/// Distribution with token authentication: the password goes to the token service the
+/// challenge names, whose tokens distribution verifies; a wrong password and an anonymous
+/// push are refused there; an identity token from signing in works in the password's place.
+#[tokio::test]
+async fn the_token_registry_takes_tokens_from_its_realm() {
+    let Some(right) = distribution_token() else {
+        return;
+    };
+    let endpoint = right.endpoint().as_str().to_owned();
+    let client = |credential: Credential| {
+        ContainerRegistryClient::builder(endpoint.clone())
+            .credential(credential)
+            .allow_http(true)
+            .build()
+            .unwrap()
+    };
+    let repository = repository("token");
+    let digest = push_tagged(&right, &repository, &["v1"]).await;
+
+    let wrong = client(Credential::basic("e2e", "not-the-password"));
+    let error = wrong.get_manifest(&repository, "v1").await.unwrap_err();
+    assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
+    assert!(!error.to_string().contains("not-the-password"), "{error}");
+
+    let anonymous = client(Credential::anonymous());
+    let error = anonymous
+        .upload_blob(&repository, b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
+
+    let identity = right
+        .sign_in()
+        .await
+        .unwrap()
+        .expect("the token service gives identity tokens");
+    let signed_in = client(Credential::refresh_token(identity));
+    let got = signed_in.get_manifest(&repository, "v1").await.unwrap();
+    assert_eq!(got.digest, digest);
+    signed_in
+        .upload_blob(&repository, b"pushed with an identity token".to_vec())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -427,7 +494,10 @@ async fn push_tagged(client: &ContainerRegistryClient, repository: &str, tags: &
 /// named by a tag is still deleted, through the OCI API.
 #[tokio::test]
 async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing() {
-    for client in [distribution(), distribution_basic()].into_iter().flatten() {
+    for client in [distribution(), distribution_basic(), distribution_token()]
+        .into_iter()
+        .flatten()
+    {
         let repository = "e2e/unsupported";
         let digest = push_tagged(&client, repository, &["v1"]).await;
         let outcomes = [
@@ -458,9 +528,14 @@ async fn metadata_operations_on_distribution_are_unsupported_and_change_nothing(
 #[tokio::test]
 async fn repositories_and_tag_names_are_listed_on_every_registry() {
     let (_registry, emulator) = emulator().await;
-    for client in [Some(emulator), distribution(), distribution_basic()]
-        .into_iter()
-        .flatten()
+    for client in [
+        Some(emulator),
+        distribution(),
+        distribution_basic(),
+        distribution_token(),
+    ]
+    .into_iter()
+    .flatten()
     {
         let repository = "e2e/listed";
         push_tagged(&client, repository, &["b", "a", "c"]).await;

@@ -927,7 +927,8 @@ async fn a_ten_thousand_tag_listing_resumes_mid_way_from_its_continuation() {
 
 /// A registry without ACR's metadata API answers its paths with a bare `404 page not
 /// found`: that is no absent tag, so a delete is `Unsupported`, not done, and the client
-/// does not ask that API again.
+/// does not ask that API again. A tag delete then tries the OCI API's, which distribution
+/// 2.x refuses as it does here (`400 DIGEST_INVALID`).
 #[tokio::test]
 async fn a_registry_without_the_metadata_api_makes_deletes_unsupported_not_done() {
     let server = MockServer::start_async().await;
@@ -937,6 +938,13 @@ async fn a_registry_without_the_metadata_api_makes_deletes_unsupported_not_done(
             then.status(404)
                 .header("content-type", "text/plain; charset=utf-8")
                 .body("404 page not found\n");
+        })
+        .await;
+    let by_manifest = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::DELETE)
+                .path("/v2/hello/manifests/v1");
+            then.status(400).json_body(json!({"errors": [{"code": "DIGEST_INVALID", "message": "provided digest did not match uploaded content"}]}));
         })
         .await;
     let client = client(&server, Credential::anonymous());
@@ -965,6 +973,56 @@ async fn a_registry_without_the_metadata_api_makes_deletes_unsupported_not_done(
         assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
     }
     assert_eq!(bare.calls_async().await, 1, "the API was asked again");
+    assert_eq!(by_manifest.calls_async().await, 1);
+}
+
+/// Where the registry deletes tags through the OCI API (`DELETE` on the manifest by tag,
+/// `202`), `delete_tag` does so; a tag the registry says is unknown is already deleted; a
+/// `404` that names nothing (no error envelope) is not taken for a deleted tag.
+#[tokio::test]
+async fn a_tag_is_deleted_through_the_oci_api_where_the_registry_allows_it() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path_prefix("/acr/v1/");
+            then.status(404).body("404 page not found\n");
+        })
+        .await;
+    let deleted = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::DELETE)
+                .path("/v2/team/hello/manifests/v1");
+            then.status(202);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::DELETE)
+                .path("/v2/team/hello/manifests/gone");
+            then.status(404).json_body(
+                json!({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}),
+            );
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::DELETE)
+                .path("/v2/team/hello/manifests/nowhere");
+            then.status(404).body("404 page not found\n");
+        })
+        .await;
+    let client = client(&server, Credential::anonymous());
+    client.delete_tag("team/hello", "v1").await.unwrap();
+    deleted.assert_async().await;
+    client.delete_tag("team/hello", "gone").await.unwrap();
+    let error = client
+        .delete_tag("team/hello", "nowhere")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::NotFound { code: None, .. }),
+        "{error:?}"
+    );
 }
 
 /// Without ACR's metadata API, a manifest named by a tag is found by the OCI API's `HEAD`

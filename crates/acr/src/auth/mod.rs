@@ -489,6 +489,7 @@ pub(crate) fn refused_by_token_service(error: Error) -> Error {
         Error::NotFound {
             message,
             request_id,
+            ..
         } => Error::Authentication {
             message: format!("the registry's token service refused the credential: {message}"),
             status: Some(404),

@@ -251,10 +251,7 @@ impl ContainerRegistryClient {
                     .await
             })
             .await;
-        match outcome {
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(error),
-        }
+        crate::registry::idempotent(outcome)
     }
 
     /// Whether `repository` holds the blob (`HEAD`), and its size when it does.
