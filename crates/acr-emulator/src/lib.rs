@@ -208,7 +208,13 @@ impl EmulatorBuilder {
             access_log,
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(shared.clone(), listener, tls, stopped));
+        let handler_shared = shared.clone();
+        let task = tokio::spawn(server::serve(
+            move |req| server::respond(handler_shared.clone(), req),
+            listener,
+            tls,
+            stopped,
+        ));
         Ok(Emulator {
             shared,
             host,
