@@ -6,6 +6,10 @@
 //! can inject faults deterministically. It shares no code with the `acr` client crates, so
 //! the two cannot share a bug.
 //!
+//! [`TokenService`] is a Docker token service, the `realm` of CNCF distribution's
+//! `auth: token`: its ES256-signed JWTs are verified by distribution itself, so tests can
+//! run against a token-authenticated distribution registry too.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let emu = acr_emulator::Emulator::builder()
@@ -23,6 +27,7 @@
 
 mod auth;
 mod digest;
+mod docker_token;
 mod faults;
 mod handlers;
 mod http;
@@ -40,6 +45,7 @@ use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use docker_token::{TokenRequestRecord, TokenService, TokenServiceBuilder};
 pub use faults::Faults;
 
 /// The check applied to AAD access tokens presented to `/oauth2/exchange`.
@@ -208,7 +214,13 @@ impl EmulatorBuilder {
             access_log,
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(shared.clone(), listener, tls, stopped));
+        let handler_shared = shared.clone();
+        let task = tokio::spawn(server::serve(
+            move |req| server::respond(handler_shared.clone(), req),
+            listener,
+            tls,
+            stopped,
+        ));
         Ok(Emulator {
             shared,
             host,

@@ -1,6 +1,6 @@
 //! The HTTP server: connections, TLS, fault injection and the access log.
 
-use std::future::Future as _;
+use std::future::Future;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -156,37 +156,51 @@ fn percent_decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn respond(
-    shared: Arc<Shared>,
-    req: hyper::Request<Incoming>,
-) -> Result<hyper::Response<RespBody>, std::io::Error> {
-    let (parts, body) = req.into_parts();
-    let raw_path = parts.uri.path().to_string();
-    let raw_query = parts.uri.query().map(str::to_string);
-    let path_and_query = match &raw_query {
-        Some(q) => format!("{raw_path}?{q}"),
-        None => raw_path.clone(),
-    };
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            shared.record(parts.method.as_str(), &path_and_query, 400);
-            return Err(std::io::Error::other(e));
-        }
-    };
-    let req = Req {
-        method: parts.method.clone(),
-        path: decode_path(&raw_path),
-        query: raw_query
-            .as_deref()
+/// The path and query exactly as received (still percent-encoded), for the records.
+pub(crate) fn received_target(uri: &http::Uri) -> String {
+    match uri.query() {
+        Some(q) => format!("{}?{q}", uri.path()),
+        None => uri.path().to_string(),
+    }
+}
+
+/// Reads a request's body whole and decodes its path and query.
+pub(crate) async fn read_request(
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Req, hyper::Error> {
+    let body = body.collect().await?.to_bytes();
+    Ok(Req {
+        path: decode_path(parts.uri.path()),
+        query: parts
+            .uri
+            .query()
             .map(|q| {
                 url::form_urlencoded::parse(q.as_bytes())
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect()
             })
             .unwrap_or_default(),
+        method: parts.method,
         headers: parts.headers,
         body,
+    })
+}
+
+/// The registry's answer to one request, fault injection and records included.
+pub(crate) async fn respond(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<RespBody>, std::io::Error> {
+    let (parts, body) = req.into_parts();
+    let path_and_query = received_target(&parts.uri);
+    let method = parts.method.clone();
+    let req = match read_request(parts, body).await {
+        Ok(req) => req,
+        Err(e) => {
+            shared.record(method.as_str(), &path_and_query, 400);
+            return Err(std::io::Error::other(e));
+        }
     };
 
     let route = crate::routes::parse(&req.path);
@@ -235,7 +249,12 @@ async fn respond(
     Ok(to_hyper(resp, &decision, req.path.starts_with("/v2/")))
 }
 
-fn to_hyper(resp: Resp, decision: &Decision, registry_api: bool) -> hyper::Response<RespBody> {
+/// The hyper form of `resp`, with the faults `decision` calls for applied to its body.
+pub(crate) fn to_hyper(
+    resp: Resp,
+    decision: &Decision,
+    registry_api: bool,
+) -> hyper::Response<RespBody> {
     let mut builder = hyper::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         // The length is set below from what is actually sent.
@@ -280,23 +299,27 @@ fn to_hyper(resp: Resp, decision: &Decision, registry_api: bool) -> hyper::Respo
     })
 }
 
-/// Accepts connections until `shutdown` fires (or its sender is dropped).
-pub(crate) async fn serve(
-    shared: Arc<Shared>,
+/// Accepts connections until `shutdown` fires (or its sender is dropped), answering each
+/// request with `handler`.
+pub(crate) async fn serve<H, F>(
+    handler: H,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    H: Fn(hyper::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<hyper::Response<RespBody>, std::io::Error>> + Send + 'static,
+{
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
+                let handler = handler.clone();
                 let tls = tls.clone();
                 let mut stop = shutdown.clone();
                 connections.spawn(async move {
-                    let service = service_fn(move |req| respond(shared.clone(), req));
+                    let service = service_fn(handler);
                     let http = hyper::server::conn::http1::Builder::new();
                     match tls {
                         None => {

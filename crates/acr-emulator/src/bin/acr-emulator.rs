@@ -1,14 +1,57 @@
-//! `acr-emulator`: runs the emulator until SIGINT or SIGTERM and prints its endpoint.
+//! `acr-emulator`: runs the emulator (or, as `acr-emulator token-service`, a Docker token
+//! service) until SIGINT or SIGTERM, after printing its URL.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use acr_emulator::{Emulator, Faults, Storage};
-use clap::Parser;
+use acr_emulator::{Emulator, Faults, Storage, TokenService};
+use clap::{Parser, Subcommand};
 
 /// A local Azure Container Registry compatible registry for tests.
-#[derive(Parser, Debug)]
-#[command(name = "acr-emulator", version)]
+#[derive(Parser)]
+#[command(name = "acr-emulator", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    emulator: Args,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Docker token service (the `realm` of CNCF distribution's `auth: token`)
+    /// instead of the registry; prints its realm URL.
+    TokenService(TokenArgs),
+}
+
+/// The token service's options. No `Debug`: they hold passwords.
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// Port to bind on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The service tokens are for (the registry's auth.token.service).
+    #[arg(long, default_value = "acr-emulator")]
+    service: String,
+    /// The tokens' issuer (the registry's auth.token.issuer).
+    #[arg(long, default_value = "acr-emulator")]
+    issuer: String,
+    /// Write the signing certificate (PEM) here, for the registry's auth.token.rootcertbundle.
+    #[arg(long)]
+    cert_out: PathBuf,
+    /// A user for Basic authentication and the password grant, as NAME:PASSWORD (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// Grant callers without credentials pull on repositories.
+    #[arg(long)]
+    anonymous_pull: bool,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, default_value_t = 300)]
+    lifetime_secs: u64,
+}
+
+/// The emulator's options. No `Debug`: they hold passwords.
+#[derive(clap::Args)]
 struct Args {
     /// Port to bind on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
@@ -65,7 +108,50 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::TokenService(args)) => token_service(args).await,
+        None => emulator(cli.emulator).await,
+    }
+}
+
+/// `NAME:PASSWORD`; the message names the flag but never the password.
+fn split_user(user: &str) -> Result<(&str, &str), String> {
+    user.split_once(':')
+        .ok_or_else(|| "--user takes NAME:PASSWORD (no ':' found)".to_string())
+}
+
+async fn until_stopped() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn token_service(args: TokenArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = TokenService::builder()
+        .port(args.port)
+        .service(args.service)
+        .issuer(args.issuer)
+        .anonymous_pull(args.anonymous_pull)
+        .lifetime(Duration::from_secs(args.lifetime_secs));
+    for user in &args.users {
+        let (name, password) = split_user(user)?;
+        builder = builder.user(name, password);
+    }
+    let service = builder.start().await?;
+    // Written before the realm is printed: a script that has read the realm can hand the
+    // certificate to the registry at once.
+    std::fs::write(&args.cert_out, service.cert_pem())?;
+    println!("{}", service.realm());
+    until_stopped().await?;
+    service.shutdown().await;
+    Ok(())
+}
+
+async fn emulator(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Emulator::builder()
         .port(args.port)
         .tls(args.tls)
@@ -82,9 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             include_token_endpoints: args.fault_token_endpoints,
         });
     for user in &args.users {
-        let (name, password) = user
-            .split_once(':')
-            .ok_or_else(|| format!("--user {user:?} is not NAME:PASSWORD"))?;
+        let (name, password) = split_user(user)?;
         builder = builder.user(name, password);
     }
     if !args.aad_tokens.is_empty() {
@@ -104,11 +188,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The first stdout line is the endpoint, for scripts that start the emulator.
     println!("{}", emu.endpoint());
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    until_stopped().await?;
     emu.shutdown().await;
     Ok(())
 }
