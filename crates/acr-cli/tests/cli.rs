@@ -21,6 +21,28 @@ fn distribution() -> Option<String> {
     ci::registry_from_env("ACR_E2E_DISTRIBUTION")
 }
 
+/// The three distribution registries `.ci/run` starts, each with the test user where it
+/// needs one: open, behind Basic authentication, and behind token authentication (tokens
+/// from the emulator's Docker token service). Empty outside CI when none was started.
+fn distributions() -> Vec<Acr> {
+    let user = |acr: Acr| {
+        acr.arg("--username")
+            .arg("e2e")
+            .env("ACR_PASSWORD", "e2e-password")
+    };
+    [
+        ("ACR_E2E_DISTRIBUTION", false),
+        ("ACR_E2E_DISTRIBUTION_BASIC", true),
+        ("ACR_E2E_DISTRIBUTION_TOKEN", true),
+    ]
+    .into_iter()
+    .filter_map(|(variable, with_user)| {
+        let acr = Acr::new(&ci::registry_from_env(variable)?);
+        Some(if with_user { user(acr) } else { acr })
+    })
+    .collect()
+}
+
 async fn emulator() -> Emulator {
     Emulator::builder()
         .user(USER, PASSWORD)
@@ -347,13 +369,16 @@ async fn blobs_round_trip_on_distribution() {
 
 /// Distribution has no `/acr/v1` metadata API: the commands that need it exit 6 and
 /// change nothing; above all, a delete does not pass for done. The tag is still there,
-/// as a second look by `manifest get` shows; the listings of names still work.
+/// as a second look by `manifest get` shows; the listings of names still work. So on each
+/// of distribution's authentication modes.
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_commands_on_distribution_exit_unsupported_and_change_nothing() {
-    let Some(endpoint) = distribution() else {
-        return;
-    };
-    let acr = Acr::new(&endpoint);
+    for acr in distributions() {
+        unsupported_metadata_commands(&acr).await;
+    }
+}
+
+async fn unsupported_metadata_commands(acr: &Acr) {
     let repo = repository("unsupported");
     let layout = Layout::image("v1", false);
     acr.run(&["push", &format!("{repo}:v1"), layout.path()])
@@ -366,7 +391,7 @@ async fn metadata_commands_on_distribution_exit_unsupported_and_change_nothing()
         vec!["repo", "show", &repo],
     ] {
         let run = acr.run(&args).await;
-        assert_eq!(run.code, 6, "{args:?}: {run:?}");
+        assert_eq!(run.code, 6, "{} {args:?}: {run:?}", acr.registry);
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("manifest.json");
@@ -389,6 +414,47 @@ async fn metadata_commands_on_distribution_exit_unsupported_and_change_nothing()
         .run(&["manifest", "get", &repo, &sha256(&layout.top)])
         .await;
     assert_eq!(gone.code, 3, "{gone:?}");
+}
+
+/// On distribution with token authentication, `acr login` stores the identity token the
+/// token service gives for the password, as `docker login` does, and later commands sign
+/// in with it alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn login_on_a_token_registry_stores_its_identity_token() {
+    let Some(endpoint) = ci::registry_from_env("ACR_E2E_DISTRIBUTION_TOKEN") else {
+        return;
+    };
+    let config = tempfile::tempdir().unwrap();
+    let config_dir = config.path().to_str().unwrap();
+    Acr::new(&endpoint)
+        .arg("--username")
+        .arg("e2e")
+        .env("ACR_PASSWORD", "e2e-password")
+        .env("DOCKER_CONFIG", config_dir)
+        .run(&["login"])
+        .await
+        .ok();
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(config.path().join("config.json")).unwrap()).unwrap();
+    let host = endpoint.trim_start_matches("http://");
+    let entry = &written["auths"][host];
+    assert!(
+        entry["identitytoken"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{written}"
+    );
+    assert!(!written.to_string().contains("e2e-password"), "{written}");
+
+    let stored = Acr::new(&endpoint).env("DOCKER_CONFIG", config_dir);
+    let repo = repository("identity");
+    let layout = Layout::image("v1", false);
+    stored
+        .run(&["push", &format!("{repo}:v1"), layout.path()])
+        .await
+        .ok();
+    let tags = stored.run(&["tag", "ls", &repo]).await.ok().stdout();
+    assert_eq!(tags.lines().collect::<Vec<_>>(), ["v1"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

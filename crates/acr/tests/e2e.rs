@@ -170,10 +170,9 @@ async fn mounts(client: &ContainerRegistryClient) {
         .mount_blob(&target, &source, &uploaded.digest)
         .await
         .unwrap();
-    assert!(
-        matches!(outcome, MountOutcome::Mounted | MountOutcome::Copied { .. }),
-        "{outcome:?}"
-    );
+    // Every registry here mounts; the token registry does so only with a token that
+    // grants pull on the source and push on the target.
+    assert_eq!(outcome, MountOutcome::Mounted);
     assert_eq!(
         client.blob_exists(&target, &uploaded.digest).await.unwrap(),
         Some(data.len() as u64)
