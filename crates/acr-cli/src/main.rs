@@ -29,7 +29,7 @@ fn main() -> ExitCode {
             )
             .exit()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -946,6 +946,17 @@ async fn large_blobs_are_verified_too() {
             .unwrap();
         assert!(pieces.concat() == data);
     }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("large.bin");
+    let size = client
+        .download_blob(REPO, &digest)
+        .await
+        .unwrap()
+        .to_file(&file)
+        .await
+        .unwrap();
+    assert_eq!(size, data.len() as u64);
+    assert!(std::fs::read(&file).unwrap() == data);
 
     let corrupt = emulator(Faults {
         seed: 1,
@@ -965,4 +976,19 @@ async fn large_blobs_are_verified_too() {
         matches!(outcome, Err(Error::DigestMismatch { .. })),
         "{outcome:?}"
     );
+    // Damaged on every fetch: no file, and nothing left beside it.
+    let damaged = dir.path().join("damaged.bin");
+    let error = client
+        .download_blob(REPO, &digest)
+        .await
+        .unwrap()
+        .to_file(&damaged)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::DigestMismatch { .. }), "{error:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["large.bin"]);
 }

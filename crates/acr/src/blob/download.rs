@@ -166,6 +166,7 @@ impl DownloadBlob<'_> {
             inner: first.chain(rest).boxed(),
             verifier: Verifier::new(hasher, total),
             pending: None,
+            ended: false,
             expected: self.digest,
             received: 0,
             total,

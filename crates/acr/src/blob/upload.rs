@@ -249,11 +249,22 @@ impl Upload<'_> {
             } else {
                 Bytes::new()
             };
-            hasher.update(&chunk);
             let length = chunk.len() as u64;
-            let digest = next
-                .is_empty()
-                .then(|| std::mem::replace(&mut hasher, DigestHasher::sha256()).finish());
+            // A chunk that is not the last is hashed on another thread while it is sent;
+            // the last must be hashed before its PUT names the digest.
+            let (digest, hashing) = if next.is_empty() {
+                hasher.update(&chunk);
+                let hasher = std::mem::replace(&mut hasher, DigestHasher::sha256());
+                (Some(hasher.finish()), None)
+            } else {
+                let mut behind = std::mem::replace(&mut hasher, DigestHasher::sha256());
+                let piece = chunk.clone();
+                let hashing = tokio::task::spawn_blocking(move || {
+                    behind.update(&piece);
+                    behind
+                });
+                (None, Some(hashing))
+            };
             // How much of this chunk the session holds.
             let mut held = 0u64;
             loop {
@@ -319,6 +330,13 @@ impl Upload<'_> {
                     }
                     Err(error) => return Err(Failure::restart(error, None)),
                 }
+            }
+            if let Some(hashing) = hashing {
+                hasher = hashing.await.map_err(|e| {
+                    Failure::last(Error::Transport(
+                        format!("the hashing thread stopped: {e}").into(),
+                    ))
+                })?;
             }
             offset += length;
             self.report(offset);

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::stream::{BoxStream, StreamExt as _};
-use tokio::io::{AsyncSeekExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
 
 use crate::reference::{Digest, DigestHasher};
 use crate::{Error, Result};
@@ -23,8 +23,10 @@ use super::{Progress, write_error};
 pub struct DownloadBlobStream {
     pub(super) inner: BoxStream<'static, Result<Bytes>>,
     pub(super) verifier: Verifier,
-    /// A piece received, waiting for room in the hashing thread's queue.
+    /// A piece received, to be hashed (or batched for hashing) and handed out.
     pub(super) pending: Option<Bytes>,
+    /// Whether the registry's stream has ended (its length checked).
+    pub(super) ended: bool,
     pub(super) expected: Digest,
     pub(super) received: u64,
     pub(super) total: Option<u64>,
@@ -82,20 +84,13 @@ impl DownloadBlobStream {
         let mut stream = self;
         let again = stream.again.take();
         let outcome = async {
-            let mut file = tokio::fs::File::create(&partial)
-                .await
-                .map_err(write_error)?;
-            let size = match (stream.write_to(&mut file).await, again) {
+            let size = match (write_file(stream, &partial).await, again) {
                 (Err(Error::DigestMismatch { .. }), Some(again)) => {
                     tracing::debug!("the blob failed its digest; fetching it once more");
-                    file.set_len(0).await.map_err(write_error)?;
-                    file.rewind().await.map_err(write_error)?;
-                    again.start().await?.write_to(&mut file).await?
+                    write_file(again.start().await?, &partial).await?
                 }
                 (outcome, _) => outcome?,
             };
-            file.sync_all().await.map_err(write_error)?;
-            drop(file);
             tokio::fs::rename(&partial, path)
                 .await
                 .map_err(write_error)?;
@@ -109,15 +104,73 @@ impl DownloadBlobStream {
     }
 }
 
+/// The bytes handed to the file-writing thread at a time.
+const WRITE_BATCH: usize = 1024 * 1024;
+/// Batches queued for the file-writing thread.
+const WRITE_QUEUE: usize = 8;
+
+/// Writes the whole of `stream` into a new file at `path`, synced to disk, and returns
+/// its size. The writes go through one blocking thread of their own, a batch of pieces
+/// at a time: a hand-off to the runtime's blocking pool per piece, as an async file
+/// does, costs more than the write itself.
+async fn write_file(mut stream: DownloadBlobStream, path: &Path) -> Result<u64> {
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(write_error)?
+        .into_std()
+        .await;
+    let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(WRITE_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut file = file;
+        while let Some(batch) = batches.blocking_recv() {
+            for piece in batch {
+                file.write_all(&piece)?;
+            }
+        }
+        file.sync_all()
+    });
+    let received = async {
+        let mut batch = Vec::new();
+        let mut batched = 0;
+        while let Some(piece) = stream.next().await {
+            let piece = piece?;
+            batched += piece.len();
+            batch.push(piece);
+            if batched >= WRITE_BATCH {
+                batched = 0;
+                if queue.send(std::mem::take(&mut batch)).await.is_err() {
+                    // The writer stopped: its error is the one to report.
+                    return Ok(stream.received);
+                }
+            }
+        }
+        let _ = queue.send(batch).await;
+        Ok(stream.received)
+    }
+    .await;
+    drop(queue);
+    let written = writer
+        .await
+        .map_err(|e| Error::io("the blob could not be written", std::io::Error::other(e)))?;
+    // A failed download outranks what it did to the file.
+    let size = received?;
+    written.map_err(write_error)?;
+    Ok(size)
+}
+
 /// Hashes a download's bytes. Large blobs are hashed on a blocking thread while the
-/// next bytes arrive, so that the digest costs no throughput while a core is free; the
-/// queue between them is bounded, so a slow hash slows the download rather than
-/// buffering it.
+/// next bytes arrive, so that the digest costs no throughput while a core is free. Pieces
+/// (as the connection hands them, tens of KiB) go to the thread in batches of at least
+/// [`HASH_BATCH`] bytes, so that waking it costs nothing next to hashing; the queue is
+/// bounded, so a slow hash slows the download rather than buffering it.
 pub(super) enum Verifier {
     Inline(DigestHasher),
     Background {
-        queue: tokio_util::sync::PollSender<Bytes>,
+        queue: tokio_util::sync::PollSender<Vec<Bytes>>,
         digest: tokio::sync::oneshot::Receiver<Digest>,
+        batch: Vec<Bytes>,
+        batched: usize,
     },
     Finishing(tokio::sync::oneshot::Receiver<Digest>),
     Done,
@@ -125,25 +178,32 @@ pub(super) enum Verifier {
 
 /// Below this size a thread costs more than it saves.
 const BACKGROUND_HASHING_FROM: u64 = 4 * 1024 * 1024;
-/// Pieces (as the connection hands them, tens of KiB) queued for the hashing thread.
-const HASHING_QUEUE: usize = 64;
+/// The bytes handed to the hashing thread at a time.
+const HASH_BATCH: usize = 1024 * 1024;
+/// Batches queued for the hashing thread: at most this many (and the one being filled)
+/// wait in memory.
+const HASHING_QUEUE: usize = 8;
 
 impl Verifier {
     pub(super) fn new(mut hasher: DigestHasher, total: Option<u64>) -> Self {
         if total.is_some_and(|t| t < BACKGROUND_HASHING_FROM) {
             return Self::Inline(hasher);
         }
-        let (queue, mut pieces) = tokio::sync::mpsc::channel::<Bytes>(HASHING_QUEUE);
+        let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<Bytes>>(HASHING_QUEUE);
         let (done, digest) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {
-            while let Some(piece) = pieces.blocking_recv() {
-                hasher.update(&piece);
+            while let Some(batch) = batches.blocking_recv() {
+                for piece in batch {
+                    hasher.update(&piece);
+                }
             }
             let _ = done.send(hasher.finish());
         });
         Self::Background {
             queue: tokio_util::sync::PollSender::new(queue),
             digest,
+            batch: Vec::new(),
+            batched: 0,
         }
     }
 }
@@ -162,28 +222,53 @@ impl Stream for DownloadBlobStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
-            if let Some(piece) = this.pending.take() {
-                match &mut this.verifier {
-                    Verifier::Inline(hasher) => hasher.update(&piece),
-                    Verifier::Background { queue, .. } => match queue.poll_reserve(cx) {
-                        Poll::Pending => {
-                            this.pending = Some(piece);
-                            return Poll::Pending;
-                        }
-                        Poll::Ready(Ok(())) => {
-                            if queue.send_item(piece.clone()).is_err() {
-                                return this
-                                    .fail(Error::Transport("the hashing thread stopped".into()));
-                            }
-                        }
-                        Poll::Ready(Err(_)) => {
+            // A full batch, or the last one, goes to the hashing thread before anything
+            // else: waiting for room here is the backpressure.
+            if let Verifier::Background {
+                queue,
+                batch,
+                batched,
+                ..
+            } = &mut this.verifier
+                && (*batched >= HASH_BATCH || (this.ended && !batch.is_empty()))
+            {
+                match queue.poll_reserve(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {
+                        let full = std::mem::take(batch);
+                        *batched = 0;
+                        if queue.send_item(full).is_err() {
                             return this
                                 .fail(Error::Transport("the hashing thread stopped".into()));
                         }
-                    },
+                    }
+                    Poll::Ready(Err(_)) => {
+                        return this.fail(Error::Transport("the hashing thread stopped".into()));
+                    }
+                }
+            }
+            if let Some(piece) = this.pending.take() {
+                match &mut this.verifier {
+                    Verifier::Inline(hasher) => hasher.update(&piece),
+                    Verifier::Background { batch, batched, .. } => {
+                        *batched += piece.len();
+                        batch.push(piece.clone());
+                    }
                     Verifier::Finishing(_) | Verifier::Done => return Poll::Ready(None),
                 }
                 return Poll::Ready(Some(Ok(piece)));
+            }
+            if this.ended {
+                match std::mem::replace(&mut this.verifier, Verifier::Done) {
+                    Verifier::Inline(hasher) => {
+                        return Poll::Ready(this.expected.verify(&hasher.finish()).err().map(Err));
+                    }
+                    // Closing the queue lets the thread finish the digest.
+                    Verifier::Background { digest, .. } => {
+                        this.verifier = Verifier::Finishing(digest);
+                    }
+                    other => this.verifier = other,
+                }
             }
             match &mut this.verifier {
                 Verifier::Done => return Poll::Ready(None),
@@ -223,16 +308,7 @@ impl Stream for DownloadBlobStream {
                         ));
                         return this.fail(error);
                     }
-                    this.verifier = match std::mem::replace(&mut this.verifier, Verifier::Done) {
-                        Verifier::Inline(hasher) => {
-                            return Poll::Ready(
-                                this.expected.verify(&hasher.finish()).err().map(Err),
-                            );
-                        }
-                        // Closing the queue lets the thread finish the digest.
-                        Verifier::Background { digest, .. } => Verifier::Finishing(digest),
-                        other => other,
-                    };
+                    this.ended = true;
                 }
             }
         }
