@@ -1,4 +1,4 @@
-//! Tokens come from the network: no input may panic the `exp` reader.
+//! Tokens come from the network: no input may panic the `exp` and `aud` readers.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|token: &str| {

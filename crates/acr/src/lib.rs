@@ -71,9 +71,10 @@ pub mod fuzzing {
         let _ = crate::auth::challenge::parse(header);
     }
 
-    /// Reads the `exp` of a token.
+    /// Reads the `exp` and `aud` of a token.
     pub fn jwt_expiry(token: &str) {
         let _ = crate::auth::jwt::expiry(token);
+        let _ = crate::auth::jwt::audience(token);
     }
 
     /// Parses a `Content-Range` value.

@@ -35,7 +35,7 @@ pub(crate) struct Pipeline {
     pub(crate) http: reqwest::Client,
     pub(crate) endpoint: Url,
     base: String,
-    allow_http: bool,
+    pub(crate) allow_http: bool,
     pub(crate) retry: RetryOptions,
     pub(crate) auth: Authenticator,
     user_agent: HeaderValue,

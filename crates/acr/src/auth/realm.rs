@@ -49,6 +49,7 @@ pub(crate) async fn access_token(
     credential: &Kind,
     offline: bool,
 ) -> Result<Issued> {
+    check_realm(realm, pipeline.allow_http)?;
     let request = match credential {
         Kind::Anonymous => get(realm, grant, None, false),
         Kind::Basic { username, password } => {
@@ -98,6 +99,20 @@ pub(crate) async fn access_token(
             .filter(|token| !token.is_empty())
             .map(Secret::new),
     })
+}
+
+/// A realm to send credentials to: https, or http where the client allows it (test
+/// registries on loopback).
+fn check_realm(realm: &Url, allow_http: bool) -> Result<()> {
+    match realm.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http => Ok(()),
+        scheme => Err(Error::authentication(format!(
+            "the registry's token service is at a {scheme} URL ({}); credentials go over \
+             https only, unless `allow_http` is set",
+            realm.host_str().unwrap_or_default()
+        ))),
+    }
 }
 
 /// `GET realm?service=…&scope=…&scope=…`, with Basic authentication when there is a
@@ -165,6 +180,20 @@ mod tests {
             service: "registry.example".into(),
             scope: scope.into(),
         }
+    }
+
+    #[test]
+    fn credentials_go_to_https_realms_only_unless_http_is_allowed() {
+        let https = Url::parse("https://auth.example/token").unwrap();
+        let http = Url::parse("http://auth.example/token").unwrap();
+        let other = Url::parse("ftp://auth.example/token").unwrap();
+        assert!(check_realm(&https, false).is_ok());
+        assert!(matches!(
+            check_realm(&http, false),
+            Err(Error::Authentication { .. })
+        ));
+        assert!(check_realm(&http, true).is_ok());
+        assert!(check_realm(&other, true).is_err());
     }
 
     #[test]
