@@ -47,14 +47,7 @@ async fn binary_serves_logs_and_exits_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert_eq!(exit.code(), Some(0));
+    terminate(child);
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "GET /acr/v1/_catalog?n=5 200\n"
@@ -126,6 +119,12 @@ async fn token_service_subcommand_prints_its_realm_and_writes_its_certificate() 
         .unwrap();
     assert_eq!(resp.status(), 401);
 
+    terminate(child);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Sends SIGTERM, as service managers stop it, and expects a clean exit.
+fn terminate(mut child: std::process::Child) {
     let status = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -133,5 +132,4 @@ async fn token_service_subcommand_prints_its_realm_and_writes_its_certificate() 
         .unwrap();
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

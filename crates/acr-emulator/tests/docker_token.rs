@@ -490,6 +490,17 @@ fn challenge_param(challenge: &str, name: &str) -> Option<String> {
     Some(challenge[start..start + len].to_string())
 }
 
+/// A `401` whose bearer challenge names `error`.
+fn assert_refused(resp: &reqwest::Response, error: &str) {
+    assert_eq!(resp.status(), 401);
+    let refused = challenge(resp);
+    assert_eq!(
+        challenge_param(&refused, "error").as_deref(),
+        Some(error),
+        "{refused}"
+    );
+}
+
 fn challenge(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("www-authenticate")
@@ -571,13 +582,7 @@ async fn distribution_accepts_the_tokens_and_enforces_their_scopes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401);
-    let refused = challenge(&resp);
-    assert_eq!(
-        challenge_param(&refused, "error").as_deref(),
-        Some("insufficient_scope"),
-        "{refused}"
-    );
+    assert_refused(&resp, "insufficient_scope");
 
     // Same issuer and service, another key: distribution checks the signature, not just
     // the claims.
@@ -596,11 +601,5 @@ async fn distribution_accepts_the_tokens_and_enforces_their_scopes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 401);
-    let refused = challenge(&resp);
-    assert_eq!(
-        challenge_param(&refused, "error").as_deref(),
-        Some("invalid_token"),
-        "{refused}"
-    );
+    assert_refused(&resp, "invalid_token");
 }

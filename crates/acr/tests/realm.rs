@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use acr::{ContainerRegistryClient, Credential, Error, MountOutcome};
 use base64::Engine as _;
+use futures_util::TryStreamExt as _;
 use httpmock::Method::{GET, POST};
 use httpmock::MockServer;
 use serde_json::json;
@@ -27,6 +28,11 @@ fn client(registry: &MockServer, credential: Credential) -> ContainerRegistryCli
         .credential(credential)
         .build()
         .unwrap()
+}
+
+/// The tag names of `REPO`, through the OCI tag list.
+async fn tags(client: &ContainerRegistryClient) -> acr::Result<Vec<String>> {
+    client.list_tag_names(REPO).try_collect().await
 }
 
 fn basic(username: &str, password: &str) -> String {
@@ -84,11 +90,7 @@ async fn a_password_goes_to_the_realm_only_and_the_token_to_the_registry() {
     let client = client(&registry, Credential::basic("me", "secret"));
 
     for _ in 0..3 {
-        let tags: Vec<String> =
-            futures_util::TryStreamExt::try_collect(client.list_tag_names(REPO))
-                .await
-                .unwrap();
-        assert_eq!(tags, ["v1", "v2"]);
+        assert_eq!(tags(&client).await.unwrap(), ["v1", "v2"]);
     }
     // One token for its 300 s, sent up front after the first challenge.
     assert_eq!(token.calls_async().await, 1);
@@ -119,9 +121,7 @@ async fn an_identity_token_is_exchanged_with_the_oauth2_form() {
         })
         .await;
     let client = client(&registry, Credential::refresh_token("identity-token"));
-    let tags: Vec<String> = futures_util::TryStreamExt::try_collect(client.list_tag_names(REPO))
-        .await
-        .unwrap();
+    let tags = tags(&client).await.unwrap();
     assert_eq!(tags, ["v1", "v2"]);
     token.assert_async().await;
 }
@@ -142,9 +142,7 @@ async fn an_anonymous_client_asks_the_realm_without_credentials() {
         })
         .await;
     let client = client(&registry, Credential::anonymous());
-    let tags: Vec<String> = futures_util::TryStreamExt::try_collect(client.list_tag_names(REPO))
-        .await
-        .unwrap();
+    let tags = tags(&client).await.unwrap();
     assert_eq!(tags.len(), 2);
     token.assert_async().await;
 }
@@ -163,9 +161,7 @@ async fn a_short_expires_in_is_honoured() {
         .await;
     let client = client(&registry, Credential::basic("me", "secret"));
     for _ in 0..2 {
-        futures_util::TryStreamExt::try_collect::<Vec<String>>(client.list_tag_names(REPO))
-            .await
-            .unwrap();
+        tags(&client).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     assert_eq!(
@@ -205,9 +201,7 @@ async fn a_realm_that_redirects_elsewhere_gets_no_password_there() {
         })
         .await;
     let client = client(&registry, Credential::basic("me", "secret"));
-    let error = futures_util::TryStreamExt::try_collect::<Vec<String>>(client.list_tag_names(REPO))
-        .await
-        .unwrap_err();
+    let error = tags(&client).await.unwrap_err();
     assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
     assert_eq!(stolen.calls_async().await, 0);
     assert!(unauthenticated.calls_async().await >= 1);
@@ -227,9 +221,7 @@ async fn a_refused_password_is_an_authentication_error_with_the_services_message
         })
         .await;
     let client = client(&registry, Credential::basic("me", "wrong-secret"));
-    let error = futures_util::TryStreamExt::try_collect::<Vec<String>>(client.list_tag_names(REPO))
-        .await
-        .unwrap_err();
+    let error = tags(&client).await.unwrap_err();
     let shown = error.to_string();
     assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
     assert!(shown.contains("incorrect username or password"), "{shown}");
@@ -256,9 +248,7 @@ async fn an_azure_identity_is_not_sent_to_another_token_service() {
         })
         .await;
     let client = client(&registry, Credential::from(std::sync::Arc::new(NeverAsked)));
-    let error = futures_util::TryStreamExt::try_collect::<Vec<String>>(client.list_tag_names(REPO))
-        .await
-        .unwrap_err();
+    let error = tags(&client).await.unwrap_err();
     assert!(matches!(error, Error::Authentication { .. }), "{error:?}");
     assert_eq!(asked.calls_async().await, 0);
 }
@@ -301,9 +291,7 @@ async fn a_mount_asks_for_both_repositories_in_one_token() {
         })
         .await;
     let client = client(&registry, Credential::basic("me", "secret"));
-    futures_util::TryStreamExt::try_collect::<Vec<String>>(client.list_tag_names(REPO))
-        .await
-        .unwrap();
+    tags(&client).await.unwrap();
 
     let outcome = client
         .mount_blob(target, source, &DIGEST.parse().unwrap())
