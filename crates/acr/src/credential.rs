@@ -68,7 +68,8 @@ impl Credential {
     }
 
     /// An ACR refresh token, such as `az acr login --expose-token` prints, used as is for
-    /// access tokens.
+    /// access tokens; or the identity token of a Docker token service (what `docker login`
+    /// stores as `identitytoken`), exchanged at the realm the registry's challenge names.
     pub fn refresh_token(token: impl Into<Secret>) -> Self {
         Self(Kind::RefreshToken(token.into()))
     }
