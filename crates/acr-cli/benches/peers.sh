@@ -2,8 +2,9 @@
 # The `acr` command-line tool beside its peers, in one run, against one CNCF distribution
 # registry on loopback: a verified blob download into a file and a blob upload, each next
 # to curl (a raw GET into a file; a monolithic POST + PUT), sha256sum of the same bytes,
-# and oras-py where it is importable (`pip install oras`). Prints seconds, MB/s, CPU
-# seconds and peak RSS per run; asserts nothing.
+# oci-client (built from ./oci-client-peer, a workspace of its own), and oras-py where it
+# is importable (`pip install oras`). Prints seconds, MB/s, CPU seconds and peak RSS per
+# run; asserts nothing.
 #
 #   crates/acr-cli/benches/peers.sh [SIZE_MIB (1024)] [REPETITIONS (3)]
 #
@@ -14,12 +15,22 @@ repetitions=${2:-3}
 cd "$(dirname "$0")/../../.."
 
 cargo build --release --locked -p acr-cli >&2
-acr="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/acr"
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+acr="$target_dir/release/acr"
+peer_dir="crates/acr-cli/benches/oci-client-peer"
+cargo build --release --locked --manifest-path "$peer_dir/Cargo.toml" \
+    --target-dir "$target_dir/peers/oci-client-peer" >&2
+oci_client="$target_dir/peers/oci-client-peer/release/oci-client-peer"
 
 work=$(mktemp -d)
 registry_pid=
+# Gigabytes live in $work: it goes whatever the registry's exit status (a failing `wait`
+# would end the trap early under `set -e`).
 cleanup() {
-    [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+    if [ -n "$registry_pid" ]; then
+        kill "$registry_pid" 2>/dev/null || true
+        wait "$registry_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,13 +66,21 @@ repository=bench/peers
 have_oras=false
 python3 -c 'import oras.provider' 2>/dev/null && have_oras=true
 
-# measure LABEL COMMAND...: one run, timed by /usr/bin/time, page cache dropped of the
-# output file first so that every client starts alike.
+# measure LABEL COMMAND...: one run, timed by /usr/bin/time, each from the same state of
+# the machine's memory: a blob's size written and removed just before, every dirty page
+# written back. Without that, the client that runs after sha256sum (which reads the blob
+# through the page cache) pays the kernel's reclaim of that cache, whichever client it is,
+# and `acr`, which syncs its file before the rename, would pay for other writers' data.
+prime() {
+    curl -fs -o "$work/out" "$registry/v2/$repository/blobs/$digest"
+    rm -f "$work/out"
+    sync
+}
 printf '%-34s %8s %9s %8s %8s %10s\n' "run (${size_mib} MiB)" seconds MB/s user sys "peak RSS"
 measure() {
     local label=$1
     shift
-    rm -f "$work/out"
+    prime
     /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >/dev/null 2>"$work/stderr" \
         || { echo "$label failed:" >&2; cat "$work/stderr" >&2; return 1; }
     read -r seconds user sys rss_kib <"$work/time"
@@ -92,18 +111,13 @@ case "$location" in *\?*) location="$location&digest=$digest" ;; *) location="$l
 curl -fs -X PUT -H 'Content-Type: application/octet-stream' -T "$blob" "$location" -o /dev/null
 SH
 
-# A first write of the blob's size primes the page cache the outputs go to: on a machine
-# whose free memory is short, the first writer pays for the kernel's reclaim, which says
-# nothing of the client.
-curl -fs -o "$work/out" "$registry/v2/$repository/blobs/$digest"
-rm -f "$work/out"
-
 for repetition in $(seq 1 "$repetitions"); do
     echo "-- repetition $repetition"
     measure "curl GET (raw, into a file)" curl -fs -o "$work/out" "$registry/v2/$repository/blobs/$digest"
     measure "sha256sum (the same bytes)" sha256sum "$blob"
     measure "acr blob pull -o (verified)" "$acr" --allow-http --registry "$registry" \
         blob pull "$repository" "$digest" -o "$work/out"
+    measure "oci-client pull_blob (verified)" "$oci_client" "$registry" "$repository" "$digest" "$work/out"
     if $have_oras; then
         measure "oras-py download_blob" python3 "$work/oras_pull.py" "$registry" "$repository" "$digest" "$work/out"
     fi
