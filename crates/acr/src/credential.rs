@@ -57,9 +57,11 @@ impl Credential {
         Self(Kind::Aad(credential))
     }
 
-    /// An ACR username and password: the admin user, or a repository-scoped token and one
-    /// of its passwords. Sent with Basic authentication to the registry's own
-    /// `GET /oauth2/token`, never elsewhere.
+    /// A username and password: on ACR the admin user, or a repository-scoped token and
+    /// one of its passwords. Sent with Basic authentication to the registry's own
+    /// `GET /oauth2/token`; on other registries, with each request where the registry asks
+    /// for Basic authentication, or to the token service its challenge names (over https
+    /// unless `allow_http` is set). Never elsewhere.
     pub fn basic(username: impl Into<String>, password: impl Into<Secret>) -> Self {
         Self(Kind::Basic {
             username: username.into(),
