@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::auth::{Access, parse_basic};
 use crate::faults::Decision;
 use crate::http::{Req, Resp, error, page_not_found};
-use crate::server::{RespBody, read_request, received_target, to_hyper};
+use crate::server::{RespBody, lock, read_request, received_target, to_hyper};
 
 /// Query parameters whose values never reach [`TokenService::requests`]: the service
 /// reads credentials only from headers and form bodies, but a client may still misplace
@@ -310,11 +310,6 @@ struct State {
     /// Refresh token → the user it was issued to.
     refresh_tokens: Mutex<HashMap<String, String>>,
     log: Mutex<Vec<TokenRequestRecord>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A handler that panicked left the data consistent enough for a test service.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A signed access token and when it was issued.

@@ -49,7 +49,7 @@ pub(crate) struct Shared {
     pub(crate) rng: Mutex<Rng>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A handler that panicked left the data consistent enough for a test registry.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

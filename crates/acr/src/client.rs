@@ -170,7 +170,7 @@ impl ContainerRegistryClientBuilder {
             self.credential,
             &self.audience,
             self.token_service,
-            &host_and_port(&endpoint),
+            &crate::registry::registry_host(&endpoint),
         );
         Ok(ContainerRegistryClient {
             pipeline: Arc::new(Pipeline::new(
@@ -183,15 +183,6 @@ impl ContainerRegistryClientBuilder {
                 self.response_timeout,
             )),
         })
-    }
-}
-
-/// `host[:port]`, as ACR's token service names the registry.
-fn host_and_port(endpoint: &Url) -> String {
-    let host = endpoint.host_str().unwrap_or_default();
-    match endpoint.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
     }
 }
 

@@ -286,9 +286,7 @@ impl Error {
             acr_rest::Error::InvalidRequest(message) => Error::InvalidInput(message),
             acr_rest::Error::CommunicationError(error)
             | acr_rest::Error::ResponseBodyError(error)
-            | acr_rest::Error::InvalidUpgrade(error) => {
-                Error::Transport(Box::new(error.without_url()))
-            }
+            | acr_rest::Error::InvalidUpgrade(error) => crate::pipeline::transport_error(error),
             acr_rest::Error::InvalidResponsePayload(_, error) => Error::Protocol(format!(
                 "the registry's response is not what the operation defines: {error}"
             )),

@@ -527,7 +527,7 @@ pub(crate) async fn collect(stream: acr_rest::ByteStream) -> Result<Bytes> {
     let mut stream = stream.into_inner();
     let mut body = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::Transport(Box::new(e.without_url())))?;
+        let chunk = chunk.map_err(crate::pipeline::transport_error)?;
         if body.is_empty() && stream.size_hint().1 == Some(0) {
             return Ok(chunk);
         }

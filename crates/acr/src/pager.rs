@@ -188,7 +188,7 @@ impl Listing {
         let body = response
             .bytes()
             .await
-            .map_err(|e| Error::Transport(Box::new(e.without_url())))?;
+            .map_err(crate::pipeline::transport_error)?;
         Ok((headers, body))
     }
 

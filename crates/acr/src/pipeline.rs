@@ -179,6 +179,14 @@ impl Pipeline {
         }
     }
 
+    /// The error for an operation this registry does not offer.
+    pub(crate) fn unsupported(&self, operation: &str) -> Error {
+        Error::Unsupported {
+            operation: operation.to_owned(),
+            registry: self.endpoint.host_str().unwrap_or_default().to_owned(),
+        }
+    }
+
     /// Remembers, from an answer of ACR's metadata API, whether the registry serves it.
     fn learn_metadata_api(&self, outcome: &Result<reqwest::Response>) {
         let state = match outcome {
@@ -200,10 +208,7 @@ impl Pipeline {
         if request.url().path().starts_with("/acr/")
             && self.metadata_api.load(Ordering::Relaxed) == MetadataApi::Absent as u8
         {
-            return Err(Error::Unsupported {
-                operation: operation.id.to_owned(),
-                registry: self.endpoint.host_str().unwrap_or_default().to_owned(),
-            });
+            return Err(self.unsupported(operation.id));
         }
         let headers = request.headers_mut();
         headers.insert(USER_AGENT, self.user_agent.clone());
@@ -604,7 +609,7 @@ async fn refused(response: reqwest::Response) -> Error {
     }
 }
 
-fn transport_error(error: reqwest::Error) -> Error {
+pub(crate) fn transport_error(error: reqwest::Error) -> Error {
     // reqwest's message includes the URL, whose query may hold an upload's `_state`.
     Error::Transport(Box::new(error.without_url()))
 }
@@ -820,7 +825,7 @@ fn literal_slashes(url: &mut Url) {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -149,8 +149,8 @@ fn fetch_manifests(
     })
 }
 
-/// `host[:port]`, as image references name a registry.
-fn registry_host(endpoint: &Url) -> String {
+/// `host[:port]`, as image references and ACR's token service name a registry.
+pub(crate) fn registry_host(endpoint: &Url) -> String {
     let host = endpoint.host_str().unwrap_or_default();
     match endpoint.port() {
         Some(port) => format!("{host}:{port}"),
@@ -448,15 +448,7 @@ impl ContainerRegistryClient {
         match outcome {
             Err(Error::Service {
                 status: 400 | 405, ..
-            }) => Err(Error::Unsupported {
-                operation: "delete_tag".to_owned(),
-                registry: self
-                    .pipeline
-                    .endpoint
-                    .host_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            }),
+            }) => Err(self.pipeline.unsupported("delete_tag")),
             outcome => idempotent(outcome),
         }
     }

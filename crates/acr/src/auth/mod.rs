@@ -21,7 +21,7 @@ use acr_rest::types::{
 };
 
 use crate::credential::Kind;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, lock};
 use crate::{Credential, Error, Result, Secret};
 
 /// Tokens are renewed when less than this remains, so that none expires in flight.
@@ -121,7 +121,7 @@ impl<K: Eq + Hash + Clone> Slots<K> {
     }
 
     fn get(&self, key: &K) -> Slot {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.0);
         map.entry(key.clone()).or_default().clone()
     }
 
@@ -449,10 +449,6 @@ async fn access_token_request(
         .await
         .map_err(refused_by_token_service)?;
     issued(response.into_inner().access_token)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn issued(token: Option<String>) -> Result<Secret> {

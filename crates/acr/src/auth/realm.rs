@@ -77,7 +77,7 @@ pub(crate) async fn access_token(
     let body = response
         .bytes()
         .await
-        .map_err(|e| Error::Transport(Box::new(e.without_url())))?;
+        .map_err(crate::pipeline::transport_error)?;
     let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
         Error::Protocol(format!(
             "the token service's answer is not a token response: {e}"

@@ -367,7 +367,7 @@ impl Fetcher {
                         );
                     }
                     Some(Err(error)) => {
-                        return Err(Error::Transport(Box::new(error.without_url())));
+                        return Err(crate::pipeline::transport_error(error));
                     }
                     None => {
                         return Err(Error::Protocol(format!(

@@ -152,7 +152,7 @@ async fn write_file(mut stream: DownloadBlobStream, path: &Path) -> Result<u64> 
     drop(queue);
     let written = writer
         .await
-        .map_err(|e| Error::io("the blob could not be written", std::io::Error::other(e)))?;
+        .map_err(|e| write_error(std::io::Error::other(e)))?;
     // A failed download outranks what it did to the file.
     let size = received?;
     written.map_err(write_error)?;
