@@ -1051,12 +1051,23 @@ async fn a_tag_is_resolved_by_head_where_the_metadata_api_is_absent() {
             then.status(202);
         })
         .await;
-    client(&server, Credential::anonymous())
-        .delete_manifest("hello", "v1")
-        .await
-        .unwrap();
+    let client = client(&server, Credential::anonymous());
+    client.delete_manifest("hello", "v1").await.unwrap();
     assert_eq!(
         (head.calls_async().await, delete.calls_async().await),
         (1, 1)
     );
+
+    // A `HEAD` answer has no body to name what is missing: its 404 is the tag's absence,
+    // so the manifest it would name is already deleted.
+    let absent = server
+        .mock_async(|when, then| {
+            when.method(httpmock::Method::HEAD)
+                .path("/v2/hello/manifests/gone");
+            then.status(404);
+        })
+        .await;
+    client.delete_manifest("hello", "gone").await.unwrap();
+    absent.assert_async().await;
+    assert_eq!(delete.calls_async().await, 1, "nothing else was deleted");
 }
